@@ -1,0 +1,322 @@
+"""The one writer: every change to a task goes through ``Core``, which checks it against the
+lifecycle table, keeps the DAG and the scheduler in step, stores it, then emits its events.
+
+Changes are applied to the service's own task objects synchronously (no ``await`` between reading
+and writing a field), so concurrent callers cannot lose each other's updates. A ``Batch`` collects
+the tasks and events of one operation; ``flush`` stores the tasks in one write and only then
+delivers the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import Any
+
+from hookspecs.models import OrchestratedTask, TaskEventType, TaskResult, TaskStatus, now_ms
+from orchestrator._handle import ExecutionHandle
+from orchestrator.config import AgentOrchestratorPluginOptions
+from orchestrator.errors import ConfigurationError, TaskNotFoundError, UnknownProviderError
+from orchestrator.events import EventBus
+from orchestrator.graph import TaskGraph
+from orchestrator.lifecycle import Trigger, next_status
+from orchestrator.registry import ProviderRegistry
+from orchestrator.scheduler import Scheduler
+from orchestrator.store import MemoryStore, Store
+from orchestrator.views import OUTPUT_LINES_KEPT
+
+logger = logging.getLogger("dagorch.service")
+
+CURRENT_TASK_KEY = "current_task_id"
+
+_STATUS_EVENTS = {
+    TaskStatus.PENDING: TaskEventType.PROGRESS,
+    TaskStatus.RUNNING: TaskEventType.STARTED,
+    TaskStatus.PAUSED: TaskEventType.PAUSED,
+    TaskStatus.COMPLETED: TaskEventType.COMPLETED,
+    TaskStatus.FAILED: TaskEventType.FAILED,
+    TaskStatus.CANCELLED: TaskEventType.CANCELLED,
+}
+_FAILED, _CANCELLED = TaskStatus.FAILED, TaskStatus.CANCELLED
+
+
+class Batch:
+    """The tasks changed and the events raised by one operation."""
+
+    __slots__ = ("events", "tasks")
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, OrchestratedTask] = {}
+        self.events: list[tuple[TaskEventType, str, dict[str, Any] | None]] = []
+
+    def add(
+        self,
+        task: OrchestratedTask,
+        event: TaskEventType | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Record that ``task`` changed, and the event to emit for it."""
+        self.tasks[task.id] = task
+        if event is not None:
+            self.events.append((event, task.id, data))
+
+
+def snapshot(task: OrchestratedTask) -> OrchestratedTask:
+    """A copy of ``task`` that shares nothing mutable with it."""
+    md = task.metadata
+    return task.model_copy(update={
+        "tags": list(task.tags),
+        "extra": copy.deepcopy(task.extra) if task.extra else {},
+        "metadata": md.model_copy(update={
+            "output": list(md.output),
+            "steps": [step.model_copy() for step in md.steps],
+            "depends_on": list(md.depends_on),
+            "files_created": list(md.files_created),
+            "files_modified": list(md.files_modified),
+            "params": copy.deepcopy(md.params) if md.params else {},
+            "extra": copy.deepcopy(md.extra) if md.extra else {},
+        }),
+    })
+
+
+class Core:
+    """State, storage and the write path shared by the service's methods."""
+
+    def __init__(
+        self,
+        runtime: Any = None,
+        *,
+        options: AgentOrchestratorPluginOptions | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self._given_options = options
+        self.options = options or AgentOrchestratorPluginOptions()
+        self._store: Store = store if store is not None else MemoryStore()
+        self._bus = EventBus()
+        self._registry = ProviderRegistry()
+        self._graph = TaskGraph()
+        self._tasks: dict[str, OrchestratedTask] = {}
+        self._scheduler = Scheduler(self)
+        self._current_task_id: str | None = None
+        self._opened = False
+        self._stopping = False
+        self._background: set[asyncio.Task[Any]] = set()
+        self._handles: dict[str, ExecutionHandle] = {}
+
+    @property
+    def agent_id(self) -> str:
+        """The host runtime's agent id, or "" without a runtime."""
+        return str(getattr(self.runtime, "agent_id", "") or "")
+
+    @property
+    def store(self) -> Store:
+        """Where this service keeps its state."""
+        return self._store
+
+    # -- opening ----------------------------------------------------------------------------
+
+    async def _ensure_open(self) -> None:
+        if self._stopping:
+            raise ConfigurationError("AgentOrchestratorService is stopped")
+        if self._opened:
+            return
+        self._opened = True
+        from orchestrator.config import get_configured_options
+
+        self.options = self._given_options or get_configured_options() or self.options
+        self._registry.register_all(self.options.providers, "options")
+        await self._store.open()
+        loaded = await self._store.load_tasks()
+        for task in loaded:
+            self._tasks[task.id] = task
+            self._graph.add_task(task.id)
+        for task in loaded:
+            for dep in task.metadata.depends_on:
+                if dep in self._tasks:
+                    self._graph.add_dependency(task.id, dep)
+        current = await self._store.get_value(CURRENT_TASK_KEY)
+        if isinstance(current, str) and current in self._tasks:
+            self._current_task_id = current
+
+    def _require_running_sync(self) -> None:
+        if self._stopping:
+            raise ConfigurationError("AgentOrchestratorService is stopped")
+        if not self._opened:
+            raise ConfigurationError(
+                "AgentOrchestratorService is not started: use await AgentOrchestratorService.start()"
+            )
+
+    def _require(self, task_id: str) -> OrchestratedTask:
+        try:
+            return self._tasks[task_id]
+        except (KeyError, TypeError):
+            raise TaskNotFoundError(str(task_id)) from None
+
+    # -- the write path ---------------------------------------------------------------------
+
+    def _transition(
+        self,
+        batch: Batch,
+        task: OrchestratedTask,
+        trigger: Trigger,
+        *,
+        error: str | None = None,
+        event: TaskEventType | None = None,
+        data: dict[str, Any] | None = None,
+        propagate: bool = True,
+    ) -> bool:
+        """Apply ``trigger`` to ``task``; False when it changed nothing. Raises before any change."""
+        md = task.metadata
+        old = md.status
+        new = next_status(task.id, old, trigger)
+        if new is old:
+            return False
+        md.status = new
+        if new is TaskStatus.RUNNING and md.started_at is None:
+            md.started_at = now_ms()
+        if new.is_terminal:
+            md.completed_at = now_ms()
+        if error is not None:
+            md.error = error
+        if data is None:
+            data = {"status": new.value} if error is None else {"status": new.value, "error": error}
+        batch.add(task, event or _STATUS_EVENTS[new], data)
+        self._scheduler.status_changed(task, old, new)
+        if propagate and (new is _FAILED or new is _CANCELLED):
+            for down in self._graph.descendants(task.id) if self._has_dependents(task.id) else ():
+                self._end_from_upstream(batch, self._tasks[down], propagate=False)
+        return True
+
+    def _has_dependents(self, task_id: str) -> bool:
+        return next(self._graph.downstream(task_id), None) is not None
+
+    def _end_from_upstream(
+        self, batch: Batch, task: OrchestratedTask, *, propagate: bool = True
+    ) -> None:
+        """End ``task`` if one of its upstream tasks failed or was cancelled, naming that task."""
+        if task.metadata.status.is_terminal:
+            return
+        for up_id in self._graph.upstream(task.id):
+            up = self._tasks[up_id]
+            status = up.metadata.status
+            if status is _FAILED or status is _CANCELLED:
+                verb = "failed" if status is _FAILED else "was cancelled"
+                trigger = Trigger.FAIL if status is _FAILED else Trigger.CANCEL
+                error = f'Upstream task "{up.name}" ({up.id}) {verb}'
+                self._transition(batch, task, trigger, error=error, propagate=propagate)
+                return
+
+    def _append_lines(self, batch: Batch, task: OrchestratedTask, text: str) -> None:
+        lines = [line for line in str(text).split("\n") if line.strip()]
+        if not lines:
+            return
+        output = task.metadata.output
+        output.extend(lines)
+        if len(output) > OUTPUT_LINES_KEPT:
+            del output[: len(output) - OUTPUT_LINES_KEPT]
+        batch.add(task, TaskEventType.OUTPUT, {"output": lines})
+
+    async def _flush(self, batch: Batch) -> None:
+        """Store the batch's tasks in one write, then deliver its events."""
+        if batch.tasks:
+            await self._store.put_tasks(list(batch.tasks.values()))
+        if batch.events and self._bus.has_listeners:
+            for event_type, task_id, data in batch.events:
+                await self._bus.deliver(self._bus.build(event_type, task_id, data))
+
+    def _emit_nowait(self, event_type: TaskEventType, task_id: str, data: dict[str, Any]) -> None:
+        """Emit from a synchronous method: async handlers run in the background."""
+        if self._bus.has_listeners:
+            for pending in self._bus.deliver_nowait(self._bus.build(event_type, task_id, data)):
+                self._spawn(pending)
+
+    def _spawn(self, awaitable: Any) -> None:
+        async def guarded() -> None:
+            try:
+                await awaitable
+            except Exception:
+                logger.exception("Background work failed")
+
+        job = asyncio.get_running_loop().create_task(guarded())
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+
+    # -- what the scheduler calls -----------------------------------------------------------
+
+    async def _begin_run(self, task: OrchestratedTask) -> bool:
+        """Move a pending task to running for its first attempt; False if it is no longer pending."""
+        if task.metadata.status is not TaskStatus.PENDING:
+            return False
+        batch = Batch()
+        self._transition(batch, task, Trigger.START)
+        task.metadata.attempts += 1
+        md = task.metadata
+        self._append_lines(
+            batch, task, f"Starting: {task.name}\nProvider: {md.provider_label} ({md.provider_id})"
+        )
+        await self._flush(batch)
+        return True
+
+    async def _note_retry(
+        self, task: OrchestratedTask, attempt: int, reason: str, delay: float
+    ) -> None:
+        batch = Batch()
+        self._append_lines(
+            batch, task, f"Attempt {attempt} failed: {reason}; retrying in {delay:.2f}s"
+        )
+        await self._flush(batch)
+
+    async def _next_attempt(self, task: OrchestratedTask) -> None:
+        task.metadata.attempts += 1
+        batch = Batch()
+        total = task.metadata.retries + 1
+        self._append_lines(batch, task, f"Attempt {task.metadata.attempts} of {total}")
+        await self._flush(batch)
+
+    async def _end_run(
+        self, task: OrchestratedTask, result: TaskResult | None, error: str | None
+    ) -> None:
+        """Finish a run: complete on success, else fail with ``error``."""
+        if task.metadata.status.is_terminal or task.id not in self._tasks:
+            return
+        batch = Batch()
+        if result is not None:
+            self._record_result(batch, task, result, error)
+        else:
+            self._transition(batch, task, Trigger.FAIL, error=error, data={"error": error})
+        await self._flush(batch)
+
+    def _record_result(
+        self, batch: Batch, task: OrchestratedTask, result: TaskResult, error: str | None = None
+    ) -> None:
+        trigger = Trigger.COMPLETE if result.success and error is None else Trigger.FAIL
+        next_status(task.id, task.metadata.status, trigger)
+        md = task.metadata
+        md.result = result
+        md.files_created = list(result.files_created)
+        md.files_modified = list(result.files_modified)
+        failure = None if trigger is Trigger.COMPLETE else (error or result.error or "Failed")
+        data = {"success": result.success, "summary": result.summary, "error": result.error}
+        self._transition(batch, task, trigger, error=failure, data=data)
+
+    async def _fail_after_internal_error(self, task_id: str, exc: Exception) -> None:
+        task = self._tasks.get(task_id)
+        if task is None or task.metadata.status.is_terminal:
+            return
+        try:
+            await self._end_run(task, None, f"Internal error: {exc}")
+        except Exception:
+            logger.exception("Could not record the failure of task %s", task_id)
+
+    def _registry_error(self, provider_id: str) -> str:
+        return str(UnknownProviderError(provider_id, self._registry.ids))
+
+    def _upstream_results(self, task_id: str) -> dict[str, TaskResult]:
+        results: dict[str, TaskResult] = {}
+        for up in self._graph.upstream(task_id):
+            result = self._tasks[up].metadata.result
+            if result is not None:
+                results[up] = result
+        return results

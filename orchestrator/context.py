@@ -1,0 +1,128 @@
+"""The context a provider is handed for one attempt at one task."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import anyio
+
+from hookspecs.models import OrchestratedTask, TaskResult, TaskStatus
+from orchestrator.errors import TaskCancelledError
+
+if TYPE_CHECKING:
+    from orchestrator.service import AgentOrchestratorService
+
+
+class Run:
+    """The control state of one live run of a task: what cancel and pause act on."""
+
+    __slots__ = ("cancelled", "finished", "gate", "paused_at", "scope", "started", "task_id",
+                 "timeout_scope", "wake", "worker")
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        self.cancelled = False
+        self.started = False
+        self.finished = False
+        self.gate = asyncio.Event()
+        """Set while the task may proceed; cleared while it is paused."""
+        self.gate.set()
+        self.wake = asyncio.Event()
+        """Set once the run is cancelled, to cut a retry back-off short."""
+        self.scope: anyio.CancelScope | None = None
+        self.timeout_scope: anyio.CancelScope | None = None
+        self.paused_at: float | None = None
+        self.worker: asyncio.Task[None] | None = None
+
+    async def checkpoint(self, task: OrchestratedTask) -> None:
+        """Wait while ``task`` is paused; raise ``TaskCancelledError`` once the run is cancelled."""
+        while True:
+            if self.cancelled:
+                raise TaskCancelledError(f"Task {task.id} was cancelled")
+            if task.metadata.status is not TaskStatus.PAUSED:
+                break
+            self.gate.clear()
+            await self.gate.wait()
+        await anyio.lowlevel.checkpoint()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when the run is cancelled."""
+        with anyio.move_on_after(seconds):
+            await self.wake.wait()
+
+    def cancel_now(self) -> None:
+        """Cancel the provider's coroutine (after the grace period has run out)."""
+        if self.scope is not None and not self.finished:
+            self.scope.cancel()
+
+
+class TaskContext:
+    """What ``provider.execute_task(task, ctx)`` gets: reporting and control for one attempt.
+
+    Reports made after the run ended are ignored, so a provider that lingers cannot change a
+    finished task.
+    """
+
+    __slots__ = ("_run", "_service", "_task", "_upstream", "attempt", "room_id",
+                 "runtime_agent_id", "working_directory", "world_id")
+
+    def __init__(
+        self,
+        service: AgentOrchestratorService,
+        run: Run,
+        task: OrchestratedTask,
+        attempt: int,
+        runtime_agent_id: str,
+    ) -> None:
+        self._service = service
+        self._run = run
+        self._task = task
+        self._upstream: dict[str, TaskResult] | None = None
+        self.attempt = attempt
+        self.runtime_agent_id = runtime_agent_id
+        self.working_directory = task.metadata.working_directory
+        self.room_id = task.room_id
+        self.world_id = task.world_id
+
+    @property
+    def task_id(self) -> str:
+        """The id of the task being run."""
+        return self._task.id
+
+    @property
+    def upstream_results(self) -> Mapping[str, TaskResult]:
+        """The results of the tasks this one depends on, by task id."""
+        if self._upstream is None:
+            self._upstream = self._service._upstream_results(self._task.id)
+        return self._upstream
+
+    async def append_output(self, text: str) -> None:
+        """Add output lines to the task."""
+        if not self._run.finished:
+            await self._service.append_output(self._task.id, text)
+
+    async def update_progress(self, progress: float) -> None:
+        """Set the task's progress in percent."""
+        if not self._run.finished:
+            await self._service.update_task_progress(self._task.id, progress)
+
+    async def update_step(
+        self, step_id: str, status: TaskStatus | str, output: str | None = None
+    ) -> None:
+        """Set a step's status, and its output when given."""
+        if not self._run.finished:
+            await self._service.update_step(self._task.id, step_id, TaskStatus(status), output)
+
+    def is_cancelled(self) -> bool:
+        """True from the moment the task is cancelled."""
+        return self._run.cancelled
+
+    def is_paused(self) -> bool:
+        """True while the task is paused."""
+        return self._task.metadata.status is TaskStatus.PAUSED
+
+    async def checkpoint(self) -> None:
+        """Wait while paused; raise ``TaskCancelledError`` once cancelled."""
+        await self._run.checkpoint(self._task)

@@ -1,0 +1,166 @@
+"""Delivering task events to handlers and streams, isolated from the code that emits them."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from hookspecs.models import TaskEvent, TaskEventType
+
+logger = logging.getLogger("dagorch.events")
+
+ALL_EVENTS = "task"
+"""Subscribe to this name to receive every event."""
+
+EventHandler = Callable[[TaskEvent], Awaitable[None] | None]
+"""A handler: a function or coroutine function taking one ``TaskEvent``."""
+
+
+class EventStream:
+    """An async iterator over events, registered from the moment it is created.
+
+    Use it as ``async with service.stream_events() as events: async for event in events: ...``;
+    iteration ends when the stream is closed or the service stops.
+    """
+
+    def __init__(self, bus: EventBus, event: str) -> None:
+        self._bus = bus
+        self.event = event
+        send, receive = anyio.create_memory_object_stream[TaskEvent](math.inf)
+        self._send: MemoryObjectSendStream[TaskEvent] = send
+        self._receive: MemoryObjectReceiveStream[TaskEvent] = receive
+        bus._streams.append(self)
+
+    def _offer(self, event: TaskEvent) -> None:
+        try:
+            self._send.send_nowait(event)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._bus._drop_stream(self)
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> TaskEvent:
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    async def next(self, timeout: float | None = None) -> TaskEvent:
+        """The next event; ``TimeoutError`` if none arrives within ``timeout`` seconds."""
+        with anyio.fail_after(timeout):
+            return await self.__anext__()
+
+    def close(self) -> None:
+        """Stop receiving; events already queued can still be read."""
+        self._bus._drop_stream(self)
+        self._send.close()
+
+    async def aclose(self) -> None:
+        """Close the stream (async form, for ``contextlib.aclosing``)."""
+        self.close()
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+        self._receive.close()
+
+
+class EventBus:
+    """Handlers by event name (or ``"task"`` for all) plus any number of streams.
+
+    A handler that raises is logged and skipped: it never breaks the call that emitted the event.
+    Async handlers are awaited in order. When nobody listens, no event object is built.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[EventHandler]] = {}
+        self._streams: list[EventStream] = []
+        self.seq = 0
+
+    @property
+    def has_listeners(self) -> bool:
+        """True when an emitted event would reach anybody."""
+        return bool(self._handlers) or bool(self._streams)
+
+    def on(self, event: str | TaskEventType, handler: EventHandler) -> None:
+        """Call ``handler`` for events named ``event``, or for all events when it is ``"task"``."""
+        self._handlers.setdefault(_key(event), []).append(handler)
+
+    def off(self, event: str | TaskEventType, handler: EventHandler) -> None:
+        """Remove a handler added with ``on``; removing one that is not there does nothing."""
+        key = _key(event)
+        handlers = self._handlers.get(key, [])
+        if handler in handlers:
+            handlers.remove(handler)
+        if not handlers:
+            self._handlers.pop(key, None)
+
+    def stream(self, event: str | TaskEventType = ALL_EVENTS) -> EventStream:
+        """A new stream of events named ``event`` (all events by default)."""
+        return EventStream(self, _key(event))
+
+    def _drop_stream(self, stream: EventStream) -> None:
+        if stream in self._streams:
+            self._streams.remove(stream)
+
+    def build(
+        self, event_type: TaskEventType, task_id: str, data: dict[str, Any] | None
+    ) -> TaskEvent:
+        """A numbered event."""
+        self.seq += 1
+        return TaskEvent(type=event_type, task_id=task_id, data=data, seq=self.seq)
+
+    async def deliver(self, event: TaskEvent) -> None:
+        """Hand ``event`` to streams, then to its handlers, then to the catch-all handlers."""
+        for coroutine in self._deliver_sync(event):
+            try:
+                await coroutine
+            except Exception:
+                logger.exception("Event handler failed for %s on task %s", event.type.value,
+                                 event.task_id)
+
+    def deliver_nowait(self, event: TaskEvent) -> list[Awaitable[Any]]:
+        """Deliver to streams and sync handlers now; return the async handlers' coroutines."""
+        return self._deliver_sync(event)
+
+    def _deliver_sync(self, event: TaskEvent) -> list[Awaitable[Any]]:
+        name = event.type.value
+        for stream in list(self._streams):
+            if stream.event in (name, ALL_EVENTS):
+                stream._offer(event)
+        pending: list[Awaitable[Any]] = []
+        for key in (name, ALL_EVENTS):
+            for handler in list(self._handlers.get(key, ())):
+                try:
+                    outcome = handler(event)
+                except Exception:
+                    logger.exception("Event handler failed for %s on task %s", name, event.task_id)
+                    continue
+                if inspect.isawaitable(outcome):
+                    pending.append(outcome)
+        return pending
+
+    def close(self) -> None:
+        """Remove every handler and end every stream."""
+        self._handlers.clear()
+        for stream in list(self._streams):
+            stream.close()
+
+
+def _key(event: str | TaskEventType) -> str:
+    return event.value if isinstance(event, TaskEventType) else event

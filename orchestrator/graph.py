@@ -1,0 +1,94 @@
+"""The task DAG: a networkx ``DiGraph`` with an edge from each upstream task to its dependent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+import networkx as nx
+
+from orchestrator.errors import CycleError, DependentsExistError, UnknownDependencyError
+
+
+class TaskGraph:
+    """Nodes are task ids; an edge ``u -> v`` means ``v`` depends on ``u``.
+
+    Checks are made before anything changes, so a refused edge leaves the graph as it was.
+    """
+
+    def __init__(self) -> None:
+        self._g: nx.DiGraph[str] = nx.DiGraph()
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._g
+
+    def __len__(self) -> int:
+        return len(self._g)
+
+    def add_task(self, task_id: str, depends_on: Iterable[str] = ()) -> None:
+        """Add a node and its upstream edges; every upstream task must exist already.
+
+        A new node has no dependents yet, so its edges cannot close a cycle.
+        """
+        upstream = list(dict.fromkeys(depends_on))
+        for dep in upstream:
+            if dep not in self._g or dep == task_id:
+                raise UnknownDependencyError(task_id, dep)
+        self._g.add_node(task_id)
+        self._g.add_edges_from((dep, task_id) for dep in upstream)
+
+    def check_dependency(
+        self, task_id: str, depends_on_id: str, name_of: Callable[[str], str]
+    ) -> None:
+        """Raise if ``task_id`` may not depend on ``depends_on_id`` (unknown task, or a cycle)."""
+        if depends_on_id not in self._g:
+            raise UnknownDependencyError(task_id, depends_on_id)
+        if task_id == depends_on_id or nx.has_path(self._g, task_id, depends_on_id):
+            path: list[str] = (
+                [task_id]
+                if task_id == depends_on_id
+                else nx.shortest_path(self._g, task_id, depends_on_id)
+            )
+            cycle = [*path, task_id]
+            raise CycleError(cycle, [name_of(t) for t in cycle])
+
+    def add_dependency(self, task_id: str, depends_on_id: str) -> None:
+        """Add the edge ``depends_on_id -> task_id``; call ``check_dependency`` first."""
+        self._g.add_edge(depends_on_id, task_id)
+
+    def remove_dependency(self, task_id: str, depends_on_id: str) -> None:
+        """Remove the edge if it exists."""
+        if self._g.has_edge(depends_on_id, task_id):
+            self._g.remove_edge(depends_on_id, task_id)
+
+    def remove_task(self, task_id: str, is_finished: Callable[[str], bool]) -> None:
+        """Remove a node; refused while a dependent that is not finished waits on it."""
+        waiting = [d for d in self._g.successors(task_id) if not is_finished(d)]
+        if waiting:
+            raise DependentsExistError(task_id, waiting)
+        self._g.remove_node(task_id)
+
+    def upstream(self, task_id: str) -> Iterator[str]:
+        """The tasks ``task_id`` depends on directly."""
+        return iter(self._g.predecessors(task_id))
+
+    def downstream(self, task_id: str) -> Iterator[str]:
+        """The tasks that depend on ``task_id`` directly."""
+        return iter(self._g.successors(task_id))
+
+    def descendants(self, task_id: str) -> list[str]:
+        """Every task that depends on ``task_id``, directly or not, in topological order."""
+        below = nx.descendants(self._g, task_id)
+        return [t for t in nx.topological_sort(self._g.subgraph(below))]
+
+    def ancestors(self, task_id: str) -> set[str]:
+        """Every task ``task_id`` depends on, directly or not."""
+        return set(nx.ancestors(self._g, task_id))
+
+    def topological_order(self, among: Iterable[str] | None = None) -> list[str]:
+        """Task ids in networkx topological order, optionally only those in ``among``."""
+        graph = self._g if among is None else self._g.subgraph(among)
+        return list(nx.topological_sort(graph))
+
+    def as_networkx(self) -> nx.DiGraph[str]:
+        """A copy of the graph, for drawing and analysis."""
+        return self._g.copy()

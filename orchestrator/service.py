@@ -1,0 +1,581 @@
+"""``AgentOrchestratorService``: the one facade every front end calls.
+
+It keeps the ElizaOS reference's methods, names and event payloads, with its bugs fixed: every
+change is checked against the lifecycle table, concurrent updates are never lost, control reaches
+the provider, and tasks form a DAG.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import anyio
+from pydantic import ValidationError
+
+from hookspecs.models import (
+    OrchestratedTask,
+    OrchestratedTaskMetadata,
+    TaskEventType,
+    TaskResult,
+    TaskStatus,
+    TaskStep,
+    TaskUserStatus,
+    now_ms,
+)
+from hookspecs.provider import AgentProvider
+from orchestrator._core import CURRENT_TASK_KEY, Batch, Core, snapshot
+from orchestrator._handle import ExecutionHandle
+from orchestrator.config import AgentOrchestratorPluginOptions
+from orchestrator.errors import (
+    DependencyError,
+    DuplicateTaskError,
+    InvalidTaskError,
+    StepNotFoundError,
+    TaskNotFoundError,
+    UnknownDependencyError,
+)
+from orchestrator.events import ALL_EVENTS, EventHandler, EventStream
+from orchestrator.lifecycle import Trigger, trigger_for
+from orchestrator.store import Store
+from orchestrator.views import (
+    DEFAULT_TAGS,
+    RunSummary,
+    clamp_progress,
+    rank_tasks,
+    task_context_text,
+)
+
+
+class AgentOrchestratorService(Core):
+    """Creates tasks, wires them into a DAG, runs them on providers and reports what happens.
+
+    Start it with ``await AgentOrchestratorService.start()`` (an ElizaOS runtime, options and a
+    store are all optional) and stop it with ``await service.stop()``, or use it as
+    ``async with await AgentOrchestratorService.start() as service:``.
+    """
+
+    service_type: ClassVar[str] = "CODE_TASK"
+    capability_description: ClassVar[str] = "Orchestrates tasks across registered agent providers"
+
+    @classmethod
+    async def start(
+        cls,
+        runtime: Any = None,
+        *,
+        options: AgentOrchestratorPluginOptions | None = None,
+        store: Store | None = None,
+    ) -> Self:
+        """A started service: options default to the configured ones, the store to memory."""
+        service = cls(runtime, options=options, store=store)
+        await service._ensure_open()
+        return service
+
+    async def stop(self) -> None:
+        """Stop every run; tasks that were running are left paused, never marked running."""
+        if self._stopping:
+            return
+        await self._ensure_open()
+        self._stopping = True
+        await self._scheduler.stop()
+        batch = Batch()
+        for task in self._tasks.values():
+            if task.metadata.status is TaskStatus.RUNNING:
+                self._transition(batch, task, Trigger.PAUSE)
+                self._append_lines(batch, task, "Paused due to shutdown.")
+        await self._flush(batch)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        self._bus.close()
+        await self._store.close()
+
+    async def __aenter__(self) -> Self:
+        await self._ensure_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def register_provider(self, provider: AgentProvider) -> None:
+        """Make ``provider`` available to tasks (an id already taken is refused)."""
+        self._registry.register(provider, "code")
+
+    @property
+    def provider_ids(self) -> list[str]:
+        """The ids of every registered provider."""
+        return self._registry.ids
+
+    # -- current task -----------------------------------------------------------------------
+
+    def get_current_task_id(self) -> str | None:
+        """The id of the selected task."""
+        return self._current_task_id
+
+    def set_current_task(self, task_id: str | None) -> None:
+        """Select a task (None clears the selection); emits ``task:progress {"selected": True}``."""
+        self._require_running_sync()
+        if task_id:
+            self._require(task_id)
+        self._current_task_id = task_id or None
+        self._spawn(self._store.set_value(CURRENT_TASK_KEY, self._current_task_id))
+        if task_id:
+            self._emit_nowait(TaskEventType.PROGRESS, task_id, {"selected": True})
+
+    async def get_current_task(self) -> OrchestratedTask | None:
+        """The selected task, if any."""
+        await self._ensure_open()
+        current = self._current_task_id
+        return await self.get_task(current) if current else None
+
+    # -- creating and reading ---------------------------------------------------------------
+
+    async def create_task(
+        self,
+        name: str,
+        description: str = "",
+        room_id: str | None = None,
+        provider_id: str | None = None,
+        *,
+        depends_on: Iterable[str] = (),
+        task_id: str | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Iterable[str] | None = None,
+        working_directory: str | None = None,
+    ) -> OrchestratedTask:
+        """Create a pending task on a provider, after the tasks in ``depends_on``.
+
+        The provider is ``provider_id``, else the one named by the options' environment variable,
+        else the default. Inside a ``run()`` the new task is scheduled at once. Nothing is stored
+        when an argument is refused.
+        """
+        await self._ensure_open()
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidTaskError("Task name must be a non-empty string (field: name)")
+        if task_id is not None:
+            if not isinstance(task_id, str) or not task_id.strip():
+                raise InvalidTaskError("Task id must be a non-empty string (field: task_id)")
+            if task_id in self._tasks:
+                raise DuplicateTaskError(task_id)
+        new_id = task_id or str(uuid.uuid4())
+        options = self.options
+        provider = self._registry.select(
+            provider_id, options.active_provider_env_var, options.default_provider_id
+        )
+        upstream = list(dict.fromkeys(depends_on))
+        for dep in upstream:
+            if dep not in self._tasks:
+                raise UnknownDependencyError(new_id, dep)
+        world_id = await self._world_id(room_id)
+        now = now_ms()
+        try:
+            task = OrchestratedTask(
+                id=new_id,
+                name=name,
+                description=description,
+                tags=list(DEFAULT_TAGS if tags is None else tags),
+                room_id=room_id,
+                world_id=world_id,
+                metadata=OrchestratedTaskMetadata(
+                    working_directory=working_directory or options.get_working_directory(),
+                    provider_id=provider.id,
+                    sub_agent_type=provider.id,
+                    provider_label=provider.label,
+                    created_at=now,
+                    user_status_updated_at=now,
+                    depends_on=upstream,
+                    retries=options.default_retries if retries is None else retries,
+                    timeout=options.default_timeout if timeout is None else timeout,
+                    params=dict(params or {}),
+                ),
+            )
+        except ValidationError as exc:
+            raise InvalidTaskError(_describe(exc)) from None
+        self._graph.add_task(new_id, upstream)
+        self._tasks[new_id] = task
+        batch = Batch()
+        batch.add(task, TaskEventType.CREATED, {"name": name, "providerId": provider.id})
+        self._end_from_upstream(batch, task)
+        await self._flush(batch)
+        if self._current_task_id is None:
+            self._current_task_id = new_id
+            await self._store.set_value(CURRENT_TASK_KEY, new_id)
+        if self._scheduler.auto_wanting():
+            self._scheduler.want([new_id])
+        return snapshot(task)
+
+    async def create_code_task(
+        self,
+        name: str,
+        description: str,
+        room_id: str | None = None,
+        sub_agent_type: str = "eliza",
+    ) -> OrchestratedTask:
+        """The reference's alias: ``create_task`` with the sub-agent type as provider id."""
+        return await self.create_task(name, description, room_id, sub_agent_type)
+
+    async def get_task(self, task_id: str) -> OrchestratedTask | None:
+        """A copy of the task, or None."""
+        await self._ensure_open()
+        task = self._tasks.get(task_id)
+        return snapshot(task) if task is not None else None
+
+    async def get_tasks(self) -> list[OrchestratedTask]:
+        """Copies of every task, oldest first."""
+        await self._ensure_open()
+        return [snapshot(task) for task in self._tasks.values()]
+
+    async def get_recent_tasks(self, limit: int = 20) -> list[OrchestratedTask]:
+        """The newest ``limit`` tasks, newest first."""
+        await self._ensure_open()
+        newest_first = list(reversed(self._tasks.values()))
+        newest_first.sort(key=lambda t: t.metadata.created_at, reverse=True)
+        return [snapshot(task) for task in newest_first[: max(0, limit)]]
+
+    async def get_tasks_by_status(self, status: TaskStatus | str) -> list[OrchestratedTask]:
+        """Copies of the tasks with this status, oldest first."""
+        await self._ensure_open()
+        wanted = TaskStatus(status)
+        return [snapshot(t) for t in self._tasks.values() if t.metadata.status is wanted]
+
+    async def search_tasks(self, query: str) -> list[OrchestratedTask]:
+        """Tasks matching ``query``: exact id, exact name, prefix, then substring matches."""
+        await self._ensure_open()
+        return [snapshot(task) for task in rank_tasks(self._tasks.values(), query)]
+
+    async def get_task_context(self) -> str:
+        """Text describing the selected (or newest) task, for an agent's prompt."""
+        await self._ensure_open()
+        current = self._tasks.get(self._current_task_id or "")
+        if current is None:
+            recent = await self.get_recent_tasks(10)
+            return task_context_text(recent[0] if recent else None, False)
+        return task_context_text(current, True)
+
+    # -- updating ---------------------------------------------------------------------------
+
+    async def update_task_status(self, task_id: str, status: TaskStatus | str) -> None:
+        """Move the task to ``status`` if the lifecycle table allows it."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        target = TaskStatus(status)
+        if target is task.metadata.status:
+            return
+        batch = Batch()
+        self._transition(batch, task, trigger_for(task.metadata.status, target))
+        await self._flush(batch)
+
+    async def update_task_progress(self, task_id: str, progress: float) -> None:
+        """Set progress in percent (clamped to 0..100; NaN counts as 0)."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        value = clamp_progress(progress)
+        task.metadata.progress = value
+        batch = Batch()
+        batch.add(task, TaskEventType.PROGRESS, {"progress": value})
+        await self._flush(batch)
+
+    async def append_output(self, task_id: str, text: str) -> None:
+        """Append the non-blank lines of ``text``; the newest 500 lines are kept."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        batch = Batch()
+        self._append_lines(batch, task, text)
+        await self._flush(batch)
+
+    async def add_step(self, task_id: str, description: str) -> TaskStep:
+        """Add a pending step to the task's plan."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        if not isinstance(description, str) or not description.strip():
+            raise InvalidTaskError("Step description must not be blank (field: description)")
+        step = TaskStep.create(description.strip())
+        task.metadata.steps.append(step)
+        batch = Batch()
+        batch.add(task, TaskEventType.PROGRESS, {"stepAdded": step.to_dict()})
+        await self._flush(batch)
+        return step.model_copy()
+
+    async def update_step(
+        self,
+        task_id: str,
+        step_id: str,
+        status: TaskStatus | str,
+        output: str | None = None,
+    ) -> None:
+        """Set a step's status (and output); progress becomes the share of completed steps."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        new_status = TaskStatus(status)
+        steps = task.metadata.steps
+        step = next((s for s in steps if s.id == step_id), None)
+        if step is None:
+            raise StepNotFoundError(task_id, step_id)
+        step.status = new_status
+        if output is not None:
+            step.output = output
+        done = sum(1 for s in steps if s.status is TaskStatus.COMPLETED)
+        task.metadata.progress = clamp_progress(done / len(steps) * 100)
+        batch = Batch()
+        data = {"progress": task.metadata.progress, "stepId": step_id, "stepStatus": new_status.value}
+        batch.add(task, TaskEventType.PROGRESS, data)
+        await self._flush(batch)
+
+    async def set_task_result(self, task_id: str, result: TaskResult) -> None:
+        """Finish the task with ``result``: completed on success, failed otherwise."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        if not isinstance(result, TaskResult):
+            raise InvalidTaskError(f"result must be a TaskResult, not {type(result).__name__}")
+        batch = Batch()
+        self._record_result(batch, task, result)
+        await self._flush(batch)
+
+    async def set_task_error(self, task_id: str, error: str) -> None:
+        """Fail the task with ``error``."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        batch = Batch()
+        self._transition(batch, task, Trigger.FAIL, error=str(error), data={"error": str(error)})
+        await self._flush(batch)
+
+    async def set_user_status(self, task_id: str, user_status: TaskUserStatus | str) -> None:
+        """Mark the task open or done for the user (independent of its execution status)."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        value = TaskUserStatus(user_status)
+        task.metadata.user_status = value
+        task.metadata.user_status_updated_at = now_ms()
+        batch = Batch()
+        batch.add(task, TaskEventType.PROGRESS, {"userStatus": value.value})
+        await self._flush(batch)
+
+    async def set_task_sub_agent_type(self, task_id: str, provider_id: str) -> None:
+        """Move the task to another registered provider (used from its next attempt)."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        provider = self._registry.get(provider_id)
+        md = task.metadata
+        md.provider_id = md.sub_agent_type = provider.id
+        md.provider_label = provider.label
+        batch = Batch()
+        batch.add(task, TaskEventType.MESSAGE, {"providerId": provider.id})
+        self._append_lines(batch, task, f"Provider: {provider.label} ({provider.id})")
+        await self._flush(batch)
+
+    async def rename_task(self, task_id: str, name: str) -> None:
+        """Rename the task; a blank or unchanged name is ignored."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        new_name = str(name).strip()
+        if not new_name or new_name == task.name:
+            return
+        task.name = new_name
+        batch = Batch()
+        batch.add(task, TaskEventType.MESSAGE, {"message": f"Renamed task to: {new_name}"})
+        await self._flush(batch)
+
+    async def delete_task(self, task_id: str) -> None:
+        """Delete the task (stopping its run); refused while unfinished tasks depend on it."""
+        await self._ensure_open()
+        self._require(task_id)
+        self._graph.remove_task(task_id, lambda d: self._tasks[d].metadata.status.is_terminal)
+        del self._tasks[task_id]
+        self._scheduler.forget(task_id)
+        await self._store.delete_task(task_id)
+        if self._current_task_id == task_id:
+            self._current_task_id = None
+            await self._store.set_value(CURRENT_TASK_KEY, None)
+        batch = Batch()
+        batch.events.append((TaskEventType.MESSAGE, task_id, {"deleted": True}))
+        await self._flush(batch)
+
+    # -- control ----------------------------------------------------------------------------
+
+    async def pause_task(self, task_id: str) -> None:
+        """Hold the task: a queued task does not start, a running one waits at its checkpoint."""
+        await self._ensure_open()
+        batch = Batch()
+        self._transition(batch, self._require(task_id), Trigger.PAUSE)
+        await self._flush(batch)
+
+    async def resume_task(self, task_id: str) -> None:
+        """Let a paused task go on: its live run continues, otherwise it is queued again."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        live = self._scheduler.has_live_runner(task_id)
+        trigger = Trigger.RESUME if live or task.metadata.status is not TaskStatus.PAUSED \
+            else Trigger.REQUEUE
+        batch = Batch()
+        moved = self._transition(batch, task, trigger, event=TaskEventType.RESUMED)
+        if moved:
+            await self._flush(batch)
+
+    async def cancel_task(self, task_id: str) -> None:
+        """Cancel the task and everything downstream of it.
+
+        ``ctx.is_cancelled()`` is true at once; a provider that has not returned within the grace
+        period has its coroutine cancelled. A queued task never starts.
+        """
+        await self._ensure_open()
+        task = self._require(task_id)
+        batch = Batch()
+        self._transition(batch, task, Trigger.CANCEL, error=task.metadata.error or "Cancelled by user",
+                         data={"status": TaskStatus.CANCELLED.value})
+        await self._flush(batch)
+
+    def is_task_cancelled(self, task_id: str) -> bool:
+        """True once the task is cancelled."""
+        task = self._tasks.get(task_id)
+        return task is not None and task.metadata.status is TaskStatus.CANCELLED
+
+    def is_task_paused(self, task_id: str) -> bool:
+        """True while the task is paused."""
+        task = self._tasks.get(task_id)
+        return task is not None and task.metadata.status is TaskStatus.PAUSED
+
+    def start_task_execution(self, task_id: str) -> ExecutionHandle:
+        """Schedule the task (and the unfinished tasks it depends on); returns an awaitable handle.
+
+        Synchronous, like the reference. The task starts once its upstream tasks completed; a
+        second call while it is unfinished returns the same handle. Awaiting the handle gives the
+        task once it is terminal.
+        """
+        self._require_running_sync()
+        task = self._require(task_id)
+        if not task.metadata.status.is_terminal:
+            ancestors = self._graph.ancestors(task_id)
+            unfinished = [a for a in ancestors if not self._tasks[a].metadata.status.is_terminal]
+            self._scheduler.want([*self._graph.topological_order(unfinished), task_id])
+        return ExecutionHandle.for_task(self, task_id)
+
+    async def run(self) -> RunSummary:
+        """Run every unfinished task in dependency order until all are terminal.
+
+        Tasks created while it runs join the run. Paused tasks hold the run until they are
+        resumed or cancelled.
+        """
+        await self._ensure_open()
+        ids = await self._scheduler.run_all()
+        return RunSummary.of([self._tasks[i] for i in ids if i in self._tasks])
+
+    async def wait_for_task(self, task_id: str, timeout: float | None = None) -> OrchestratedTask:
+        """Wait until the task is terminal and return it (``TimeoutError`` after ``timeout``)."""
+        await self._ensure_open()
+        self._require(task_id)
+        with anyio.fail_after(timeout):
+            await asyncio.shield(self._scheduler.future(task_id))
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise TaskNotFoundError(task_id)
+        return snapshot(task)
+
+    async def detect_and_pause_interrupted_tasks(self) -> list[OrchestratedTask]:
+        """Pause tasks marked running that have no live run (left so by a crash)."""
+        await self._ensure_open()
+        batch = Batch()
+        paused: list[OrchestratedTask] = []
+        for task in self._tasks.values():
+            md = task.metadata
+            if (md.status is TaskStatus.RUNNING and md.user_status is not TaskUserStatus.DONE
+                    and not self._scheduler.has_live_runner(task.id)):
+                self._transition(batch, task, Trigger.PAUSE)
+                self._append_lines(batch, task, "Paused due to restart.")
+                paused.append(task)
+        await self._flush(batch)
+        return [snapshot(task) for task in paused]
+
+    # -- the DAG ----------------------------------------------------------------------------
+
+    async def add_dependency(self, task_id: str, depends_on_id: str) -> None:
+        """Make ``task_id`` wait for ``depends_on_id``; refused if it would close a cycle."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        if depends_on_id in task.metadata.depends_on:
+            return
+        if (task.metadata.status not in (TaskStatus.PENDING, TaskStatus.PAUSED)
+                or self._scheduler.has_live_runner(task_id)):
+            raise DependencyError(
+                f"Task {task_id} is {task.metadata.status.value}; dependencies can only be "
+                "added before a task starts"
+            )
+        self._graph.check_dependency(task_id, depends_on_id, lambda t: self._tasks[t].name)
+        self._graph.add_dependency(task_id, depends_on_id)
+        task.metadata.depends_on.append(depends_on_id)
+        self._scheduler.dependency_added(task_id, self._tasks[depends_on_id])
+        batch = Batch()
+        batch.add(task, TaskEventType.MESSAGE, {"dependsOn": list(task.metadata.depends_on)})
+        self._end_from_upstream(batch, task)
+        await self._flush(batch)
+
+    async def remove_dependency(self, task_id: str, depends_on_id: str) -> None:
+        """Stop ``task_id`` waiting for ``depends_on_id``."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        if depends_on_id not in task.metadata.depends_on:
+            return
+        self._graph.remove_dependency(task_id, depends_on_id)
+        task.metadata.depends_on.remove(depends_on_id)
+        self._scheduler.dependency_removed(task_id, self._tasks[depends_on_id])
+        batch = Batch()
+        batch.add(task, TaskEventType.MESSAGE, {"dependsOn": list(task.metadata.depends_on)})
+        await self._flush(batch)
+
+    def get_dependencies(self, task_id: str) -> list[str]:
+        """The ids of the tasks ``task_id`` waits for."""
+        return list(self._require(task_id).metadata.depends_on)
+
+    def get_dependents(self, task_id: str) -> list[str]:
+        """The ids of the tasks that wait for ``task_id`` directly."""
+        self._require(task_id)
+        return list(self._graph.downstream(task_id))
+
+    def get_downstream(self, task_id: str) -> list[str]:
+        """Every task that waits for ``task_id``, directly or not, in topological order."""
+        self._require(task_id)
+        return self._graph.descendants(task_id)
+
+    # -- events -----------------------------------------------------------------------------
+
+    def on(self, event: str | TaskEventType, handler: EventHandler) -> None:
+        """Call ``handler`` (sync or async) for ``event``, or for every event with ``"task"``."""
+        self._bus.on(event, handler)
+
+    def off(self, event: str | TaskEventType, handler: EventHandler) -> None:
+        """Remove a handler added with ``on``."""
+        self._bus.off(event, handler)
+
+    def stream_events(self, event: str | TaskEventType = ALL_EVENTS) -> EventStream:
+        """An async iterator over the events emitted from now on."""
+        return self._bus.stream(event)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _world_id(self, room_id: str | None) -> str | None:
+        runtime = self.runtime
+        if runtime is None:
+            return None
+        get_room = getattr(runtime, "get_room", None)
+        if room_id and callable(get_room):
+            room = await get_room(room_id)
+            world = getattr(room, "world_id", None) if room is not None else None
+            if world:
+                return str(world)
+        return self.agent_id or None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        path = ".".join(str(part) for part in error["loc"])
+        problems.append(f"{path}: {error['msg']}")
+    return "Invalid task: " + "; ".join(problems)

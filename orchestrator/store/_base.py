@@ -1,0 +1,46 @@
+"""The seam between the service and where its state lives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from hookspecs.models import JsonValue, OrchestratedTask
+
+
+class Store(Protocol):
+    """Durable (or not) storage of tasks and a few named values.
+
+    The service is the only writer. It hands over whole tasks: a store must take what it needs from
+    the task before its first ``await`` (the service keeps changing its own copy), and writes must
+    be applied in the order they were made. Dependencies travel inside each task's
+    ``metadata.depends_on``.
+    """
+
+    async def open(self) -> None:
+        """Prepare the store for use (create files, run migrations)."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and release everything; the store may be opened again."""
+        ...
+
+    async def load_tasks(self) -> list[OrchestratedTask]:
+        """Every stored task, oldest first, as objects the caller may keep and change."""
+        ...
+
+    async def put_tasks(self, tasks: Sequence[OrchestratedTask]) -> None:
+        """Insert or replace these tasks, all together or none."""
+        ...
+
+    async def delete_task(self, task_id: str) -> None:
+        """Remove a task; removing a missing one does nothing."""
+        ...
+
+    async def get_value(self, key: str) -> JsonValue:
+        """A named value (such as the current-task pointer), or None."""
+        ...
+
+    async def set_value(self, key: str, value: JsonValue) -> None:
+        """Set a named value; None removes it."""
+        ...

@@ -1,0 +1,50 @@
+"""A store that keeps everything in this process, for tests and throw-away runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hookspecs.models import JsonValue, OrchestratedTask
+
+
+class MemoryStore:
+    """Tasks and values in dicts; gone when the process ends.
+
+    It keeps the objects it is given rather than copies (the service never shares them), which is
+    what makes it fast. A service opened later on the same ``MemoryStore`` gets copies, so two
+    services never share a task object.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, OrchestratedTask] = {}
+        self._values: dict[str, JsonValue] = {}
+
+    async def open(self) -> None:
+        """Nothing to prepare."""
+
+    async def close(self) -> None:
+        """Nothing to release; the data stays for the next service."""
+
+    async def load_tasks(self) -> list[OrchestratedTask]:
+        """Copies of every task, oldest first."""
+        return [task.model_copy(deep=True) for task in self._tasks.values()]
+
+    async def put_tasks(self, tasks: Sequence[OrchestratedTask]) -> None:
+        """Keep these tasks."""
+        for task in tasks:
+            self._tasks[task.id] = task
+
+    async def delete_task(self, task_id: str) -> None:
+        """Forget a task."""
+        self._tasks.pop(task_id, None)
+
+    async def get_value(self, key: str) -> JsonValue:
+        """A named value, or None."""
+        return self._values.get(key)
+
+    async def set_value(self, key: str, value: JsonValue) -> None:
+        """Set or (with None) remove a named value."""
+        if value is None:
+            self._values.pop(key, None)
+        else:
+            self._values[key] = value
