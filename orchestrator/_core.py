@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hookspecs.models import OrchestratedTask, TaskEventType, TaskResult, TaskStatus, now_ms
 from orchestrator._handle import ExecutionHandle
@@ -25,6 +25,9 @@ from orchestrator.registry import ProviderRegistry
 from orchestrator.scheduler import Scheduler
 from orchestrator.store import MemoryStore, Store
 from orchestrator.views import OUTPUT_LINES_KEPT
+
+if TYPE_CHECKING:
+    from orchestrator.service import AgentOrchestratorService
 
 logger = logging.getLogger("dagorch.service")
 
@@ -65,19 +68,23 @@ class Batch:
 def snapshot(task: OrchestratedTask) -> OrchestratedTask:
     """A copy of ``task`` that shares nothing mutable with it."""
     md = task.metadata
-    return task.model_copy(update={
-        "tags": list(task.tags),
-        "extra": copy.deepcopy(task.extra) if task.extra else {},
-        "metadata": md.model_copy(update={
-            "output": list(md.output),
-            "steps": [step.model_copy() for step in md.steps],
-            "depends_on": list(md.depends_on),
-            "files_created": list(md.files_created),
-            "files_modified": list(md.files_modified),
-            "params": copy.deepcopy(md.params) if md.params else {},
-            "extra": copy.deepcopy(md.extra) if md.extra else {},
-        }),
-    })
+    return task.model_copy(
+        update={
+            "tags": list(task.tags),
+            "extra": copy.deepcopy(task.extra) if task.extra else {},
+            "metadata": md.model_copy(
+                update={
+                    "output": list(md.output),
+                    "steps": [step.model_copy() for step in md.steps],
+                    "depends_on": list(md.depends_on),
+                    "files_created": list(md.files_created),
+                    "files_modified": list(md.files_modified),
+                    "params": copy.deepcopy(md.params) if md.params else {},
+                    "extra": copy.deepcopy(md.extra) if md.extra else {},
+                }
+            ),
+        }
+    )
 
 
 class Core:
@@ -98,7 +105,7 @@ class Core:
         self._registry = ProviderRegistry()
         self._graph = TaskGraph()
         self._tasks: dict[str, OrchestratedTask] = {}
-        self._scheduler = Scheduler(self)
+        self._scheduler = Scheduler(cast("AgentOrchestratorService", self))
         self._current_task_id: str | None = None
         self._opened = False
         self._stopping = False

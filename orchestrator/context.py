@@ -18,8 +18,18 @@ if TYPE_CHECKING:
 class Run:
     """The control state of one live run of a task: what cancel and pause act on."""
 
-    __slots__ = ("cancelled", "finished", "gate", "paused_at", "scope", "started", "task_id",
-                 "timeout_scope", "wake", "worker")
+    __slots__ = (
+        "cancelled",
+        "finished",
+        "gate",
+        "paused_at",
+        "scope",
+        "started",
+        "task_id",
+        "timeout_scope",
+        "wake",
+        "worker",
+    )
 
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
@@ -65,8 +75,17 @@ class TaskContext:
     finished task.
     """
 
-    __slots__ = ("_run", "_service", "_task", "_upstream", "attempt", "room_id",
-                 "runtime_agent_id", "working_directory", "world_id")
+    __slots__ = (
+        "_run",
+        "_service",
+        "_task",
+        "_upstream",
+        "attempt",
+        "room_id",
+        "runtime_agent_id",
+        "working_directory",
+        "world_id",
+    )
 
     def __init__(
         self,

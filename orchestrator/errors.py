@@ -74,7 +74,9 @@ class CycleError(DependencyError):
     """Adding the dependency would close a cycle; ``cycle`` lists its task ids in order."""
 
     def __init__(self, cycle: Sequence[str], names: Sequence[str]) -> None:
-        shown = " -> ".join(f"{name} ({task_id})" for task_id, name in zip(cycle, names, strict=True))
+        shown = " -> ".join(
+            f"{name} ({task_id})" for task_id, name in zip(cycle, names, strict=True)
+        )
         super().__init__(f"Dependency would create a cycle: {shown}")
         self.cycle = list(cycle)
 

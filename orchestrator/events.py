@@ -131,8 +131,9 @@ class EventBus:
             try:
                 await coroutine
             except Exception:
-                logger.exception("Event handler failed for %s on task %s", event.type.value,
-                                 event.task_id)
+                logger.exception(
+                    "Event handler failed for %s on task %s", event.type.value, event.task_id
+                )
 
     def deliver_nowait(self, event: TaskEvent) -> list[Awaitable[Any]]:
         """Deliver to streams and sync handlers now; return the async handlers' coroutines."""

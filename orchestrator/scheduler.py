@@ -25,7 +25,7 @@ from orchestrator.context import Run, TaskContext
 from orchestrator.errors import TaskCancelledError
 
 if TYPE_CHECKING:
-    from orchestrator._core import Core
+    from orchestrator.service import AgentOrchestratorService
 
 logger = logging.getLogger("dagorch.scheduler")
 
@@ -36,7 +36,7 @@ _COMPLETED = TaskStatus.COMPLETED
 class Scheduler:
     """Wanted tasks, the ready queue, live runs and the futures callers await."""
 
-    def __init__(self, service: Core) -> None:
+    def __init__(self, service: AgentOrchestratorService) -> None:
         self._svc = service
         self._wanted: set[str] = set()
         self._waiting: dict[str, int] = {}
@@ -61,7 +61,8 @@ class Scheduler:
             for members in self._members:
                 members.append(task_id)
             blocking = sum(
-                1 for up in self._svc._graph.upstream(task_id)
+                1
+                for up in self._svc._graph.upstream(task_id)
                 if tasks[up].metadata.status is not _COMPLETED
             )
             if blocking:
@@ -198,8 +199,12 @@ class Scheduler:
         while self._ready and self._active < options.max_concurrency:
             task_id = self._ready.popleft()
             task = tasks.get(task_id)
-            if (task is None or task_id in self._runs or task_id not in self._wanted
-                    or task.metadata.status is not _PENDING):
+            if (
+                task is None
+                or task_id in self._runs
+                or task_id not in self._wanted
+                or task.metadata.status is not _PENDING
+            ):
                 continue
             provider_id = task.metadata.provider_id
             limit = limits.get(provider_id)
@@ -286,16 +291,20 @@ class Scheduler:
         finally:
             run.timeout_scope = None
         if not isinstance(outcome, TaskResult):
-            return None, (
-                f'Provider "{provider.id}" returned {type(outcome).__name__}, '
-                "expected a TaskResult"
-            ), False
+            return (
+                None,
+                (
+                    f'Provider "{provider.id}" returned {type(outcome).__name__}, '
+                    "expected a TaskResult"
+                ),
+                False,
+            )
         return outcome, None, True
 
     def _backoff(self, attempt: int) -> float:
         options = self._svc.options
         ceiling = min(options.retry_backoff_max, options.retry_backoff * 2 ** (attempt - 1))
-        return ceiling * random.uniform(0.5, 1.0)
+        return float(ceiling * random.uniform(0.5, 1.0))
 
     # -- shutdown ---------------------------------------------------------------------------
 

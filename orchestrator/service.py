@@ -326,7 +326,11 @@ class AgentOrchestratorService(Core):
         done = sum(1 for s in steps if s.status is TaskStatus.COMPLETED)
         task.metadata.progress = clamp_progress(done / len(steps) * 100)
         batch = Batch()
-        data = {"progress": task.metadata.progress, "stepId": step_id, "stepStatus": new_status.value}
+        data = {
+            "progress": task.metadata.progress,
+            "stepId": step_id,
+            "stepStatus": new_status.value,
+        }
         batch.add(task, TaskEventType.PROGRESS, data)
         await self._flush(batch)
 
@@ -413,8 +417,11 @@ class AgentOrchestratorService(Core):
         await self._ensure_open()
         task = self._require(task_id)
         live = self._scheduler.has_live_runner(task_id)
-        trigger = Trigger.RESUME if live or task.metadata.status is not TaskStatus.PAUSED \
+        trigger = (
+            Trigger.RESUME
+            if live or task.metadata.status is not TaskStatus.PAUSED
             else Trigger.REQUEUE
+        )
         batch = Batch()
         moved = self._transition(batch, task, trigger, event=TaskEventType.RESUMED)
         if moved:
@@ -429,8 +436,13 @@ class AgentOrchestratorService(Core):
         await self._ensure_open()
         task = self._require(task_id)
         batch = Batch()
-        self._transition(batch, task, Trigger.CANCEL, error=task.metadata.error or "Cancelled by user",
-                         data={"status": TaskStatus.CANCELLED.value})
+        self._transition(
+            batch,
+            task,
+            Trigger.CANCEL,
+            error=task.metadata.error or "Cancelled by user",
+            data={"status": TaskStatus.CANCELLED.value},
+        )
         await self._flush(batch)
 
     def is_task_cancelled(self, task_id: str) -> bool:
@@ -486,8 +498,11 @@ class AgentOrchestratorService(Core):
         paused: list[OrchestratedTask] = []
         for task in self._tasks.values():
             md = task.metadata
-            if (md.status is TaskStatus.RUNNING and md.user_status is not TaskUserStatus.DONE
-                    and not self._scheduler.has_live_runner(task.id)):
+            if (
+                md.status is TaskStatus.RUNNING
+                and md.user_status is not TaskUserStatus.DONE
+                and not self._scheduler.has_live_runner(task.id)
+            ):
                 self._transition(batch, task, Trigger.PAUSE)
                 self._append_lines(batch, task, "Paused due to restart.")
                 paused.append(task)
@@ -502,8 +517,10 @@ class AgentOrchestratorService(Core):
         task = self._require(task_id)
         if depends_on_id in task.metadata.depends_on:
             return
-        if (task.metadata.status not in (TaskStatus.PENDING, TaskStatus.PAUSED)
-                or self._scheduler.has_live_runner(task_id)):
+        if task.metadata.status not in (
+            TaskStatus.PENDING,
+            TaskStatus.PAUSED,
+        ) or self._scheduler.has_live_runner(task_id):
             raise DependencyError(
                 f"Task {task_id} is {task.metadata.status.value}; dependencies can only be "
                 "added before a task starts"

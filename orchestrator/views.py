@@ -52,8 +52,11 @@ def rank_tasks(tasks: Iterable[OrchestratedTask], query: str) -> list[Orchestrat
     q = query.strip().lower()
     if not q:
         return []
-    ranked = [(rank, index, task) for index, task in enumerate(tasks)
-              if (rank := search_rank(task, q)) is not None]
+    ranked = [
+        (rank, index, task)
+        for index, task in enumerate(tasks)
+        if (rank := search_rank(task, q)) is not None
+    ]
     ranked.sort(key=lambda item: (item[0], item[1]))
     return [task for _, _, task in ranked]
 
