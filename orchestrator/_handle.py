@@ -36,8 +36,8 @@ class ExecutionHandle:
         return handle
 
     def done(self) -> bool:
-        """True once the task is terminal."""
-        return self._future.done()
+        """True once the task is terminal and its run, if any, has ended."""
+        return self._future.done() and self._service._scheduler.run_of(self.task_id) is None
 
     def cancel(self) -> bool:
         """Cancel the task; False if it had finished already."""
@@ -49,6 +49,9 @@ class ExecutionHandle:
     async def wait(self) -> OrchestratedTask | None:
         """Wait for the task to be terminal; the task, or None if it was deleted."""
         await asyncio.shield(self._future)
+        run = self._service._scheduler.run_of(self.task_id)
+        if run is not None and run.worker is not None:
+            await asyncio.wait([run.worker])
         return await self._service.get_task(self.task_id)
 
     def __await__(self) -> Generator[Any, None, OrchestratedTask | None]:

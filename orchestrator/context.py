@@ -22,7 +22,7 @@ class Run:
         "cancelled",
         "finished",
         "gate",
-        "paused_at",
+        "time_left",
         "scope",
         "started",
         "task_id",
@@ -43,7 +43,8 @@ class Run:
         """Set once the run is cancelled, to cut a retry back-off short."""
         self.scope: anyio.CancelScope | None = None
         self.timeout_scope: anyio.CancelScope | None = None
-        self.paused_at: float | None = None
+        self.time_left: float | None = None
+        """Seconds of the attempt's timeout left when it was paused."""
         self.worker: asyncio.Task[None] | None = None
 
     async def checkpoint(self, task: OrchestratedTask) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -96,6 +97,10 @@ class Scheduler:
                 fut.set_result(None)
         return fut
 
+    def run_of(self, task_id: str) -> Run | None:
+        """The task's run, while one exists."""
+        return self._runs.get(task_id)
+
     def has_live_runner(self, task_id: str) -> bool:
         """True when a provider call for the task has begun and not ended."""
         run = self._runs.get(task_id)
@@ -132,7 +137,7 @@ class Scheduler:
         if run is not None:
             if new is _PAUSED:
                 run.gate.clear()
-                run.paused_at = anyio.current_time()
+                self._hold_deadline(run)
             elif old is _PAUSED:
                 self._unpause(run)
         if new is _COMPLETED:
@@ -170,10 +175,18 @@ class Scheduler:
             del self._waiting[task_id]
             self._ready.append(task_id)
 
+    def _hold_deadline(self, run: Run) -> None:
+        # A paused attempt does not use up its timeout: keep what is left until resume.
+        scope = run.timeout_scope
+        if scope is not None and run.time_left is None:
+            run.time_left = scope.deadline - anyio.current_time()
+            scope.deadline = math.inf
+
     def _unpause(self, run: Run) -> None:
-        if run.paused_at is not None and run.timeout_scope is not None:
-            run.timeout_scope.deadline += anyio.current_time() - run.paused_at
-        run.paused_at = None
+        scope = run.timeout_scope
+        if scope is not None and run.time_left is not None:
+            scope.deadline = anyio.current_time() + run.time_left
+        run.time_left = None
         run.gate.set()
 
     def _stop_run(self, run: Run, *, cancelled: bool) -> None:
@@ -279,6 +292,8 @@ class Scheduler:
         try:
             with anyio.fail_after(timeout) as timeout_scope:
                 run.timeout_scope = timeout_scope
+                if task.metadata.status is _PAUSED:
+                    self._hold_deadline(run)
                 outcome = await provider.execute_task(task, ctx)
         except TimeoutError:
             return None, f"Timed out after {timeout:g}s", True
@@ -290,6 +305,7 @@ class Scheduler:
             return None, str(exc) or type(exc).__name__, True
         finally:
             run.timeout_scope = None
+            run.time_left = None
         if not isinstance(outcome, TaskResult):
             return (
                 None,

@@ -1,0 +1,278 @@
+"""Cancel and pause reach the provider; resume never re-runs a finished task."""
+
+from __future__ import annotations
+
+import math
+
+import anyio
+import pytest
+
+from orchestrator import (
+    IllegalTransitionError,
+    OrchestratedTask,
+    TaskResult,
+    TaskStatus,
+)
+from orchestrator.testing import FunctionProvider, GatedProvider
+
+
+class Probe:
+    """A provider that hands its context to the test and waits for the test's word."""
+
+    id = "probe"
+    label = "Probe"
+    description = None
+
+    def __init__(self, *, obey_checkpoints: bool = True) -> None:
+        self.obey = obey_checkpoints
+        self.ctx = None
+        self.started = anyio.Event()
+        self.go = anyio.Event()
+        self.calls = 0
+        self.cancelled_by_scope = False
+
+    async def execute_task(self, task: OrchestratedTask, ctx) -> TaskResult:
+        self.calls += 1
+        self.ctx = ctx
+        self.started.set()
+        try:
+            while not self.go.is_set():
+                if self.obey:
+                    await ctx.checkpoint()
+                with anyio.move_on_after(0.005):
+                    await self.go.wait()
+        except BaseException:
+            self.cancelled_by_scope = True
+            raise
+        if self.obey:
+            await ctx.checkpoint()
+        return TaskResult(success=True, summary="finished")
+
+
+async def start_probe(make_service, probe: Probe, **options):
+    service = await make_service(probe, **options)
+    task = await service.create_task("probe", "")
+    handle = service.start_task_execution(task.id)
+    await probe.started.wait()
+    return service, task, handle
+
+
+async def test_cancel_makes_is_cancelled_true_at_once(make_service):
+    probe = Probe()
+    service, task, _ = await start_probe(make_service, probe)
+
+    await service.cancel_task(task.id)
+
+    assert probe.ctx.is_cancelled()
+    assert (await service.get_task(task.id)).metadata.status is TaskStatus.CANCELLED
+
+
+async def test_a_provider_that_ignores_cancel_is_cancelled_after_the_grace_period(make_service):
+    probe = Probe(obey_checkpoints=False)
+    service, task, handle = await start_probe(make_service, probe, cancel_grace_period=0.05)
+
+    await service.cancel_task(task.id)
+    with anyio.fail_after(5):
+        finished = await handle
+
+    assert probe.cancelled_by_scope
+    assert finished.metadata.status is TaskStatus.CANCELLED
+    assert finished.metadata.error == "Cancelled by user"
+
+
+async def test_checkpoint_raises_once_cancelled_and_the_task_stays_cancelled(make_service):
+    probe = Probe()
+    service, task, handle = await start_probe(make_service, probe, cancel_grace_period=5)
+
+    await service.cancel_task(task.id)
+    with anyio.fail_after(2):
+        finished = await handle
+
+    assert finished.metadata.status is TaskStatus.CANCELLED
+    assert probe.calls == 1
+
+
+async def test_a_cancel_before_the_provider_starts_wins(make_service):
+    calls: list[str] = []
+
+    async def record(task, ctx) -> TaskResult:
+        calls.append(task.id)
+        return TaskResult(success=True, summary="ran")
+
+    service = await make_service(FunctionProvider("rec", record))
+    task = await service.create_task("t", "")
+    handle = service.start_task_execution(task.id)
+
+    await service.cancel_task(task.id)
+    finished = await handle
+
+    assert calls == []
+    assert finished.metadata.status is TaskStatus.CANCELLED
+
+
+async def test_success_returned_after_a_cancel_leaves_the_task_cancelled(make_service):
+    probe = Probe(obey_checkpoints=False)
+    service, task, handle = await start_probe(make_service, probe, cancel_grace_period=5)
+    events: list[str] = []
+    service.on("task", lambda e: events.append(e.type.value))
+
+    await service.cancel_task(task.id)
+    probe.go.set()
+    finished = await handle
+
+    assert finished.metadata.status is TaskStatus.CANCELLED
+    assert "task:completed" not in events
+    assert finished.metadata.result is None
+
+
+async def test_checkpoint_blocks_while_paused_and_resume_continues_the_same_run(make_service):
+    probe = Probe()
+    service, task, handle = await start_probe(make_service, probe)
+
+    await service.pause_task(task.id)
+    assert probe.ctx.is_paused()
+    probe.go.set()
+    with anyio.move_on_after(0.1):
+        await handle
+    assert not handle.done()
+    assert (await service.get_task(task.id)).metadata.status is TaskStatus.PAUSED
+
+    await service.resume_task(task.id)
+    finished = await handle
+
+    assert finished.metadata.status is TaskStatus.COMPLETED
+    assert probe.calls == 1
+
+
+async def test_a_paused_queued_task_does_not_start_until_resumed(make_service):
+    calls: list[str] = []
+
+    async def record(task, ctx) -> TaskResult:
+        calls.append(task.id)
+        return TaskResult(success=True, summary="ran")
+
+    service = await make_service(FunctionProvider("rec", record))
+    task = await service.create_task("t", "")
+    await service.pause_task(task.id)
+    handle = service.start_task_execution(task.id)
+    with anyio.move_on_after(0.05):
+        await handle
+    assert calls == []
+
+    await service.resume_task(task.id)
+    finished = await handle
+
+    assert finished.metadata.status is TaskStatus.COMPLETED
+    assert calls == [task.id]
+
+
+async def test_resume_never_reruns_a_finished_task(make_service):
+    gate = GatedProvider()
+    service = await make_service(gate)
+    task = await service.create_task("t", "")
+    gate.release()
+    await service.start_task_execution(task.id)
+
+    with pytest.raises(IllegalTransitionError, match="completed"):
+        await service.resume_task(task.id)
+
+    assert gate.calls == [task.id]
+
+
+async def test_pausing_a_running_task_holds_its_dependents(make_service):
+    probe = Probe()
+    log: list[str] = []
+
+    async def record(task, ctx) -> TaskResult:
+        log.append(task.name)
+        return TaskResult(success=True, summary="ok")
+
+    service = await make_service(probe, FunctionProvider("rec", record))
+    first = await service.create_task("first", "")
+    await service.create_task("second", "", provider_id="rec", depends_on=[first.id])
+    await service.pause_task(first.id)
+    running = anyio.Event()
+
+    async def drive() -> None:
+        running.set()
+        await service.run()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(drive)
+        await running.wait()
+        await service.resume_task(first.id)
+        await probe.started.wait()
+        await service.pause_task(first.id)
+        probe.go.set()
+        with anyio.move_on_after(0.05):
+            await service.wait_for_task(first.id)
+        assert log == []
+        await service.resume_task(first.id)
+
+    assert log == ["second"]
+
+
+async def test_update_step_from_the_context_works_without_output(make_service):
+    async def stepper(task, ctx) -> TaskResult:
+        await ctx.update_step(task.metadata.steps[0].id, TaskStatus.COMPLETED)
+        return TaskResult(success=True, summary="stepped")
+
+    service = await make_service(FunctionProvider("steps", stepper))
+    task = await service.create_task("t", "")
+    await service.add_step(task.id, "only step")
+
+    finished = await service.start_task_execution(task.id)
+
+    assert finished.metadata.status is TaskStatus.COMPLETED
+    assert finished.metadata.steps[0].status is TaskStatus.COMPLETED
+    assert finished.metadata.progress == 100
+
+
+@pytest.mark.parametrize(("reported", "stored"), [(math.nan, 0), (math.inf, 100), (-math.inf, 0)])
+async def test_non_finite_progress_from_the_context_is_clamped(make_service, reported, stored):
+    async def report(task, ctx) -> TaskResult:
+        await ctx.update_progress(reported)
+        return TaskResult(success=True, summary="reported")
+
+    service = await make_service(FunctionProvider("p", report))
+    task = await service.create_task("t", "")
+
+    finished = await service.start_task_execution(task.id)
+
+    assert finished.metadata.status is TaskStatus.COMPLETED
+    assert finished.metadata.progress == stored
+
+
+async def test_reports_after_the_run_ended_change_nothing(make_service):
+    kept = []
+
+    async def leak_context(task, ctx) -> TaskResult:
+        kept.append(ctx)
+        return TaskResult(success=True, summary="done")
+
+    service = await make_service(FunctionProvider("leak", leak_context))
+    task = await service.create_task("t", "")
+    before = await service.start_task_execution(task.id)
+
+    await kept[0].append_output("too late")
+    await kept[0].update_progress(3)
+
+    after = await service.get_task(task.id)
+    assert after.metadata.output == before.metadata.output
+    assert after.metadata.progress == before.metadata.progress
+
+
+async def test_a_paused_task_does_not_time_out_while_paused(make_service):
+    probe = Probe()
+    service = await make_service(probe)
+    task = await service.create_task("t", "", timeout=0.3)
+    handle = service.start_task_execution(task.id)
+    await probe.started.wait()
+
+    await service.pause_task(task.id)
+    await anyio.sleep(0.4)
+    await service.resume_task(task.id)
+    probe.go.set()
+    finished = await handle
+
+    assert finished.metadata.status is TaskStatus.COMPLETED

@@ -1,0 +1,263 @@
+"""The DAG: tasks run after their upstream tasks, failures propagate, the graph can grow."""
+
+from __future__ import annotations
+
+import anyio
+import networkx as nx
+import pytest
+
+from orchestrator import (
+    CycleError,
+    DependencyError,
+    OrchestratedTask,
+    TaskResult,
+    TaskStatus,
+)
+from orchestrator.testing import FunctionProvider, GatedProvider
+
+
+def recording_provider(log: list[str], provider_id: str = "rec") -> FunctionProvider:
+    async def record(task: OrchestratedTask, ctx) -> TaskResult:
+        log.append(task.name)
+        return TaskResult(success=True, summary=f"result of {task.name}")
+
+    return FunctionProvider(provider_id, record)
+
+
+async def test_a_task_runs_only_after_all_its_upstream_tasks_completed(make_service):
+    log: list[str] = []
+    service = await make_service(recording_provider(log))
+    a = await service.create_task("a", "")
+    b = await service.create_task("b", "")
+    join = await service.create_task("join", "", depends_on=[a.id, b.id])
+    await service.create_task("after", "", depends_on=[join.id])
+
+    summary = await service.run()
+
+    assert summary.ok
+    assert log.index("join") > max(log.index("a"), log.index("b"))
+    assert log[-1] == "after"
+
+
+async def test_tasks_start_in_networkx_topological_order(make_service):
+    log: list[str] = []
+    service = await make_service(recording_provider(log), max_concurrency=1)
+    ids: dict[str, str] = {}
+    for name, deps in [("d", []), ("c", ["d"]), ("b", []), ("a", ["b", "c"]), ("e", ["a"])]:
+        task = await service.create_task(name, "", depends_on=[ids[d] for d in deps])
+        ids[name] = task.id
+
+    await service.run()
+
+    graph = service._graph.as_networkx()
+    expected = [service._tasks[t].name for t in nx.topological_sort(graph)]
+    assert log == expected
+
+
+async def test_independent_tasks_run_concurrently(make_service):
+    both_running = anyio.Event()
+    running: set[str] = set()
+
+    async def meet(task: OrchestratedTask, ctx) -> TaskResult:
+        running.add(task.id)
+        if len(running) == 2:
+            both_running.set()
+        with anyio.fail_after(5):
+            await both_running.wait()
+        return TaskResult(success=True, summary="met")
+
+    service = await make_service(FunctionProvider("meet", meet))
+    await service.create_task("left", "")
+    await service.create_task("right", "")
+
+    summary = await service.run()
+
+    assert summary.ok
+
+
+async def test_a_provider_sees_its_upstream_results_in_its_context(make_service):
+    seen: dict[str, dict[str, str]] = {}
+
+    async def gather_upstream(task: OrchestratedTask, ctx) -> TaskResult:
+        seen[task.name] = {k: v.summary for k, v in ctx.upstream_results.items()}
+        return TaskResult(success=True, summary=f"{task.name} done")
+
+    service = await make_service(FunctionProvider("up", gather_upstream))
+    a = await service.create_task("a", "")
+    b = await service.create_task("b", "")
+    await service.create_task("c", "", depends_on=[a.id, b.id])
+
+    await service.run()
+
+    assert seen["a"] == {}
+    assert seen["c"] == {a.id: "a done", b.id: "b done"}
+
+
+async def test_dependents_of_a_failed_task_never_run_and_fail_naming_it(make_service):
+    log: list[str] = []
+
+    async def fail_or_record(task: OrchestratedTask, ctx) -> TaskResult:
+        log.append(task.name)
+        if task.name == "build":
+            raise RuntimeError("compiler exploded")
+        return TaskResult(success=True, summary="ok")
+
+    service = await make_service(FunctionProvider("p", fail_or_record))
+    build = await service.create_task("build", "")
+    test = await service.create_task("test", "", depends_on=[build.id])
+    deploy = await service.create_task("deploy", "", depends_on=[test.id])
+    docs = await service.create_task("docs", "")
+
+    summary = await service.run()
+
+    assert sorted(log) == ["build", "docs"]
+    assert summary.statuses[build.id] is TaskStatus.FAILED
+    assert summary.statuses[docs.id] is TaskStatus.COMPLETED
+    tested = await service.get_task(test.id)
+    deployed = await service.get_task(deploy.id)
+    assert tested.metadata.status is TaskStatus.FAILED
+    assert tested.metadata.error == f'Upstream task "build" ({build.id}) failed'
+    assert deployed.metadata.status is TaskStatus.FAILED
+    assert deployed.metadata.error == f'Upstream task "test" ({test.id}) failed'
+
+
+async def test_dependents_of_a_cancelled_task_end_cancelled_naming_it(make_service):
+    service = await make_service()
+    first = await service.create_task("first", "")
+    second = await service.create_task("second", "", depends_on=[first.id])
+
+    await service.cancel_task(first.id)
+
+    after = await service.get_task(second.id)
+    assert after.metadata.status is TaskStatus.CANCELLED
+    assert after.metadata.error == f'Upstream task "first" ({first.id}) was cancelled'
+
+
+async def test_a_task_created_on_a_failed_upstream_task_fails_at_once(make_service):
+    service = await make_service()
+    broken = await service.create_task("broken", "")
+    await service.set_task_error(broken.id, "no")
+
+    late = await service.create_task("late", "", depends_on=[broken.id])
+
+    assert late.metadata.status is TaskStatus.FAILED
+    assert "broken" in late.metadata.error
+
+
+async def test_a_dependency_can_be_declared_after_creation(make_service):
+    log: list[str] = []
+    service = await make_service(recording_provider(log), max_concurrency=1)
+    later = await service.create_task("later", "")
+    earlier = await service.create_task("earlier", "")
+
+    await service.add_dependency(later.id, earlier.id)
+    await service.run()
+
+    assert log == ["earlier", "later"]
+    assert service.get_dependencies(later.id) == [earlier.id]
+    assert service.get_dependents(earlier.id) == [later.id]
+
+
+async def test_a_refused_cycle_leaves_the_graph_runnable(make_service):
+    log: list[str] = []
+    service = await make_service(recording_provider(log), max_concurrency=1)
+    a = await service.create_task("a", "")
+    b = await service.create_task("b", "", depends_on=[a.id])
+
+    with pytest.raises(CycleError):
+        await service.add_dependency(a.id, b.id)
+
+    assert service.get_dependencies(a.id) == []
+    assert (await service.run()).ok
+    assert log == ["a", "b"]
+
+
+async def test_a_task_that_started_takes_no_new_dependencies(make_service):
+    service = await make_service()
+    done = await service.create_task("done", "")
+    other = await service.create_task("other", "")
+    await service.run()
+
+    with pytest.raises(DependencyError, match="only be added before a task starts"):
+        await service.add_dependency(done.id, other.id)
+
+
+async def test_a_running_pipeline_can_grow(make_service):
+    log: list[str] = []
+    service_box: list = []
+
+    async def spawn_follow_up(task: OrchestratedTask, ctx) -> TaskResult:
+        log.append(task.name)
+        if task.name == "seed":
+            await service_box[0].create_task("grown", "", provider_id="grow",
+                                             depends_on=[task.id])
+        return TaskResult(success=True, summary=task.name)
+
+    service = await make_service(FunctionProvider("grow", spawn_follow_up))
+    service_box.append(service)
+    await service.create_task("seed", "")
+
+    summary = await service.run()
+
+    assert log == ["seed", "grown"]
+    assert len(summary.statuses) == 2 and summary.ok
+
+
+async def test_start_task_execution_queues_a_task_until_its_upstream_completes(make_service):
+    gate = GatedProvider()
+    log: list[str] = []
+    service = await make_service(gate, recording_provider(log))
+    upstream = await service.create_task("upstream", "", provider_id="gated")
+    downstream = await service.create_task("downstream", "", provider_id="rec",
+                                           depends_on=[upstream.id])
+
+    handle = service.start_task_execution(downstream.id)
+    await gate.started.wait()
+
+    assert log == []
+    assert (await service.get_task(downstream.id)).metadata.status is TaskStatus.PENDING
+    gate.release()
+    finished = await handle
+    assert finished.metadata.status is TaskStatus.COMPLETED
+    assert log == ["downstream"]
+
+
+async def test_start_task_execution_returns_the_same_handle_while_unfinished(make_service):
+    gate = GatedProvider()
+    service = await make_service(gate)
+    task = await service.create_task("t", "")
+
+    first = service.start_task_execution(task.id)
+    second = service.start_task_execution(task.id)
+    gate.release()
+
+    assert first is second
+    assert (await first).metadata.status is TaskStatus.COMPLETED
+
+
+async def test_start_task_execution_never_reruns_a_completed_task(make_service):
+    calls: list[str] = []
+
+    async def count(task, ctx) -> TaskResult:
+        calls.append(task.id)
+        return TaskResult(success=True, summary="once")
+
+    service = await make_service(FunctionProvider("count", count))
+    task = await service.create_task("t", "")
+    await service.start_task_execution(task.id)
+
+    again = await service.start_task_execution(task.id)
+
+    assert again.metadata.status is TaskStatus.COMPLETED
+    assert calls == [task.id]
+
+
+async def test_wait_for_task_returns_the_task_once_terminal(make_service):
+    service = await make_service()
+    task = await service.create_task("t", "")
+    service.start_task_execution(task.id)
+
+    finished = await service.wait_for_task(task.id, timeout=5)
+
+    assert finished.metadata.status is TaskStatus.COMPLETED
+    assert finished.metadata.result.summary == "t"
