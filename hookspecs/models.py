@@ -8,6 +8,7 @@ document passes through unchanged.
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from collections.abc import Mapping
@@ -84,7 +85,7 @@ class _Document(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The reference's camelCase dict: optional fields only when set, then ``extra`` merged in."""
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        data.update(self.extra)
+        data.update(copy.deepcopy(self.extra))
         return data
 
     @classmethod

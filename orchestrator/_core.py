@@ -232,6 +232,7 @@ class Core:
         if batch.events and self._bus.has_listeners:
             for event_type, task_id, data in batch.events:
                 await self._bus.deliver(self._bus.build(event_type, task_id, data))
+        self._scheduler.settled(batch.tasks.values())
 
     def _emit_nowait(self, event_type: TaskEventType, task_id: str, data: dict[str, Any]) -> None:
         """Emit from a synchronous method: async handlers run in the background."""

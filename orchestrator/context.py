@@ -64,8 +64,8 @@ class Run:
             await self.wake.wait()
 
     def cancel_now(self) -> None:
-        """Cancel the provider's coroutine (after the grace period has run out)."""
-        if self.scope is not None and not self.finished:
+        """Cancel the provider call or back-off under way (once the grace period has run out)."""
+        if self.scope is not None:
             self.scope.cancel()
 
 

@@ -149,12 +149,20 @@ class Scheduler:
         if new.is_terminal:
             self._wanted.discard(task_id)
             self._waiting.pop(task_id, None)
-            fut = self._finished.pop(task_id, None)
-            if fut is not None and not fut.done():
-                fut.set_result(None)
             if run is not None and not run.finished:
                 self._stop_run(run, cancelled=new is TaskStatus.CANCELLED)
         self._pump()
+
+    def settled(self, tasks: Iterable[OrchestratedTask]) -> None:
+        """These tasks' changes are stored and announced: release whoever waits for the terminal ones."""
+        finished = self._finished
+        if not finished:
+            return
+        for task in tasks:
+            if task.metadata.status.is_terminal:
+                fut = finished.pop(task.id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
 
     def forget(self, task_id: str) -> None:
         """The task was deleted: stop its run and release whoever waits on it."""
@@ -237,9 +245,7 @@ class Scheduler:
 
     async def _drive(self, run: Run, provider_id: str) -> None:
         try:
-            with anyio.CancelScope() as scope:
-                run.scope = scope
-                await self._attempts(run)
+            await self._attempts(run)
         except Exception as exc:
             logger.exception("Runner for task %s failed", run.task_id)
             await self._svc._fail_after_internal_error(run.task_id, exc)
@@ -252,6 +258,8 @@ class Scheduler:
                 self._pump()
 
     async def _attempts(self, run: Run) -> None:
+        # Only the provider call and the retry back-off run inside the run's cancel scope: the
+        # writes before and after them always finish, so a cancel or a stop never cuts one short.
         svc = self._svc
         task = svc._tasks.get(run.task_id)
         if task is None or run.cancelled or not await svc._begin_run(task):
@@ -263,9 +271,12 @@ class Scheduler:
             return
         while True:
             attempt = task.metadata.attempts
-            result, error, retryable = await self._attempt(run, task, provider, attempt)
-            if run.cancelled or task.metadata.status.is_terminal:
+            outcome: tuple[TaskResult | None, str | None, bool] | None = None
+            with self._cancellable(run):
+                outcome = await self._attempt(run, task, provider, attempt)
+            if outcome is None or self._interrupted(run, task):
                 return
+            result, error, retryable = outcome
             if error is None and result is not None and result.success:
                 run.finished = True
                 await svc._end_run(task, result, None)
@@ -277,12 +288,23 @@ class Scheduler:
                 return
             delay = self._backoff(attempt)
             await svc._note_retry(task, attempt, reason, delay)
-            await run.sleep(delay)
-            try:
+            with self._cancellable(run):
+                await run.sleep(delay)
                 await run.checkpoint(task)
-            except TaskCancelledError:
+            if self._interrupted(run, task):
                 return
             await svc._next_attempt(task)
+
+    def _cancellable(self, run: Run) -> anyio.CancelScope:
+        scope = anyio.CancelScope()
+        run.scope = scope
+        if run.cancelled or self._svc._stopping:
+            scope.cancel()
+        return scope
+
+    def _interrupted(self, run: Run, task: OrchestratedTask) -> bool:
+        run.scope = None
+        return run.cancelled or self._svc._stopping or task.metadata.status.is_terminal
 
     async def _attempt(
         self, run: Run, task: OrchestratedTask, provider: AgentProvider, attempt: int
@@ -299,6 +321,8 @@ class Scheduler:
             return None, f"Timed out after {timeout:g}s", True
         except TaskCancelledError:
             return None, "Cancelled", False
+        except anyio.get_cancelled_exc_class():
+            raise
         except ProviderError as exc:
             return None, str(exc) or type(exc).__name__, exc.retryable
         except Exception as exc:
@@ -325,13 +349,18 @@ class Scheduler:
     # -- shutdown ---------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Cancel every runner and wait for them; cancel every pending future."""
-        workers = [run.worker for run in self._runs.values() if run.worker is not None]
-        for worker in workers:
-            worker.cancel()
-        for worker in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        """Cancel every provider call, let the runners finish their writes, cancel all waiters."""
+        runs = list(self._runs.values())
+        for run in runs:
+            run.cancel_now()
+        workers = [run.worker for run in runs if run.worker is not None]
+        if workers:
+            _, stuck = await asyncio.wait(workers, timeout=5)
+            for worker in stuck:
+                worker.cancel()
+            for worker in stuck:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
         for fut in self._finished.values():
             fut.cancel()
         self._finished.clear()

@@ -27,9 +27,7 @@ TaskFunction = Callable[[OrchestratedTask, ProviderTaskExecutionContext], Awaita
 class FunctionProvider:
     """A provider whose ``execute_task`` is the given coroutine function; records every call."""
 
-    def __init__(
-        self, provider_id: str, function: TaskFunction, label: str | None = None
-    ) -> None:
+    def __init__(self, provider_id: str, function: TaskFunction, label: str | None = None) -> None:
         self.id = provider_id
         self.label = label or provider_id
         self.description: str | None = f"Runs {getattr(function, '__name__', 'a function')}"
