@@ -106,9 +106,9 @@ class Scheduler:
         run = self._runs.get(task_id)
         return run is not None and run.started and not run.finished
 
-    async def run_all(self) -> list[str]:
+    async def run_all(self) -> None:
         """Want every unfinished task in topological order; return once all of them (and tasks
-        created meanwhile) are terminal. Returns the ids of the tasks that took part."""
+        created meanwhile) are terminal."""
         members: list[str] = []
         self._members.append(members)
         try:
@@ -124,7 +124,6 @@ class Scheduler:
                 if task is not None and not task.metadata.status.is_terminal:
                     await self.future(task_id)
                 index += 1
-            return list(dict.fromkeys(members))
         finally:
             self._members.remove(members)
 

@@ -341,7 +341,7 @@ class AgentOrchestratorService(Core):
         if not isinstance(result, TaskResult):
             raise InvalidTaskError(f"result must be a TaskResult, not {type(result).__name__}")
         batch = Batch()
-        self._record_result(batch, task, result)
+        self._record_result(batch, task, result.model_copy(deep=True))
         await self._flush(batch)
 
     async def set_task_error(self, task_id: str, error: str) -> None:
@@ -474,11 +474,11 @@ class AgentOrchestratorService(Core):
         """Run every unfinished task in dependency order until all are terminal.
 
         Tasks created while it runs join the run. Paused tasks hold the run until they are
-        resumed or cancelled.
+        resumed or cancelled. The summary covers every task of the service.
         """
         await self._ensure_open()
-        ids = await self._scheduler.run_all()
-        return RunSummary.of([self._tasks[i] for i in ids if i in self._tasks])
+        await self._scheduler.run_all()
+        return RunSummary.of(list(self._tasks.values()))
 
     async def wait_for_task(self, task_id: str, timeout: float | None = None) -> OrchestratedTask:
         """Wait until the task is terminal and return it (``TimeoutError`` after ``timeout``)."""
