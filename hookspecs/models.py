@@ -171,7 +171,7 @@ class OrchestratedTaskMetadata(_Document):
     files_modified: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
     """Ids of the upstream tasks that must complete before this one runs."""
-    retries: int = Field(default=0, ge=0)
+    retries: int = Field(default=0, ge=0, strict=True)
     """How many times a failed attempt is retried (0: run once)."""
     timeout: float | None = Field(default=None, gt=0)
     """Seconds an attempt may take before it fails with a timeout; None for no limit."""

@@ -10,7 +10,6 @@ delivers the events.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
@@ -63,28 +62,6 @@ class Batch:
         self.tasks[task.id] = task
         if event is not None:
             self.events.append((event, task.id, data))
-
-
-def snapshot(task: OrchestratedTask) -> OrchestratedTask:
-    """A copy of ``task`` that shares nothing mutable with it."""
-    md = task.metadata
-    return task.model_copy(
-        update={
-            "tags": list(task.tags),
-            "extra": copy.deepcopy(task.extra) if task.extra else {},
-            "metadata": md.model_copy(
-                update={
-                    "output": list(md.output),
-                    "steps": [step.model_copy() for step in md.steps],
-                    "depends_on": list(md.depends_on),
-                    "files_created": list(md.files_created),
-                    "files_modified": list(md.files_modified),
-                    "params": copy.deepcopy(md.params) if md.params else {},
-                    "extra": copy.deepcopy(md.extra) if md.extra else {},
-                }
-            ),
-        }
-    )
 
 
 class Core:

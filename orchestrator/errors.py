@@ -116,10 +116,11 @@ class IllegalTransitionError(DagorchError, ValueError):
 class UnknownProviderError(DagorchError, ValueError):
     """No provider is registered under the id; the message lists the ones that are."""
 
-    def __init__(self, provider_id: str, available: Iterable[str]) -> None:
+    def __init__(self, provider_id: str, available: Iterable[str], hint: str = "") -> None:
         self.available = sorted(available)
         listing = ", ".join(self.available) if self.available else "(none registered)"
-        super().__init__(f'Unknown provider "{provider_id}". Available: {listing}')
+        opening = hint or f'Unknown provider "{provider_id}"'
+        super().__init__(f"{opening}. Available: {listing}")
         self.provider_id = provider_id
 
 

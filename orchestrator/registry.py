@@ -61,5 +61,10 @@ class ProviderRegistry:
         if not chosen:
             if len(self._providers) == 1:
                 return next(iter(self._providers.values()))
-            raise UnknownProviderError("", self._providers)
+            raise UnknownProviderError(
+                "",
+                self._providers,
+                hint=f"No provider selected: pass provider_id, set ${env_var} or "
+                "configure default_provider_id",
+            )
         return self.get(chosen)

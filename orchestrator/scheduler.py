@@ -22,6 +22,7 @@ import anyio
 
 from hookspecs.models import OrchestratedTask, TaskResult, TaskStatus
 from hookspecs.provider import AgentProvider, ProviderError
+from orchestrator._snapshot import snapshot
 from orchestrator.context import Run, TaskContext
 from orchestrator.errors import TaskCancelledError
 
@@ -310,12 +311,16 @@ class Scheduler:
     ) -> tuple[TaskResult | None, str | None, bool]:
         ctx = TaskContext(self._svc, run, task, attempt, self._svc.agent_id)
         timeout = task.metadata.timeout
+        given = snapshot(task)
         try:
-            with anyio.fail_after(timeout) as timeout_scope:
-                run.timeout_scope = timeout_scope
-                if task.metadata.status is _PAUSED:
-                    self._hold_deadline(run)
-                outcome = await provider.execute_task(task, ctx)
+            if timeout is None:
+                outcome = await provider.execute_task(given, ctx)
+            else:
+                with anyio.fail_after(timeout) as timeout_scope:
+                    run.timeout_scope = timeout_scope
+                    if task.metadata.status is _PAUSED:
+                        self._hold_deadline(run)
+                    outcome = await provider.execute_task(given, ctx)
         except TimeoutError:
             return None, f"Timed out after {timeout:g}s", True
         except TaskCancelledError:

@@ -27,12 +27,14 @@ from hookspecs.models import (
     now_ms,
 )
 from hookspecs.provider import AgentProvider
-from orchestrator._core import CURRENT_TASK_KEY, Batch, Core, snapshot
+from orchestrator._core import CURRENT_TASK_KEY, Batch, Core
 from orchestrator._handle import ExecutionHandle
+from orchestrator._snapshot import snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import (
     DependencyError,
     DuplicateTaskError,
+    IllegalTransitionError,
     InvalidTaskError,
     StepNotFoundError,
     TaskNotFoundError,
@@ -144,7 +146,7 @@ class AgentOrchestratorService(Core):
         room_id: str | None = None,
         provider_id: str | None = None,
         *,
-        depends_on: Iterable[str] = (),
+        depends_on: str | Iterable[str] = (),
         task_id: str | None = None,
         retries: int | None = None,
         timeout: float | None = None,
@@ -171,7 +173,7 @@ class AgentOrchestratorService(Core):
         provider = self._registry.select(
             provider_id, options.active_provider_env_var, options.default_provider_id
         )
-        upstream = list(dict.fromkeys(depends_on))
+        upstream = _task_ids(depends_on, "depends_on")
         for dep in upstream:
             if dep not in self._tasks:
                 raise UnknownDependencyError(new_id, dep)
@@ -268,10 +270,21 @@ class AgentOrchestratorService(Core):
         await self._ensure_open()
         task = self._require(task_id)
         target = TaskStatus(status)
-        if target is task.metadata.status:
+        current = task.metadata.status
+        if target is current:
             return
+        if target is TaskStatus.RUNNING and current is TaskStatus.PAUSED:
+            await self.resume_task(task_id)
+            return
+        if target is TaskStatus.RUNNING:
+            raise IllegalTransitionError(
+                task_id,
+                current.value,
+                Trigger.START.value,
+                "a task starts running only through start_task_execution() or run()",
+            )
         batch = Batch()
-        self._transition(batch, task, trigger_for(task.metadata.status, target))
+        self._transition(batch, task, trigger_for(current, target))
         await self._flush(batch)
 
     async def update_task_progress(self, task_id: str, progress: float) -> None:
@@ -380,7 +393,9 @@ class AgentOrchestratorService(Core):
         """Rename the task; a blank or unchanged name is ignored."""
         await self._ensure_open()
         task = self._require(task_id)
-        new_name = str(name).strip()
+        if not isinstance(name, str):
+            raise InvalidTaskError(f"Task name must be a string, not {type(name).__name__}")
+        new_name = name.strip()
         if not new_name or new_name == task.name:
             return
         task.name = new_name
@@ -588,6 +603,19 @@ class AgentOrchestratorService(Core):
             if world:
                 return str(world)
         return self.agent_id or None
+
+
+def _task_ids(given: str | Iterable[str], field: str) -> list[str]:
+    """Task ids from one id or an iterable of ids, without repeats; anything else is refused."""
+    if isinstance(given, str):
+        given = [given]
+    try:
+        ids = list(dict.fromkeys(given))
+    except TypeError:
+        raise InvalidTaskError(f"{field} must be a list of task ids") from None
+    if not all(isinstance(task_id, str) for task_id in ids):
+        raise InvalidTaskError(f"{field} must be a list of task ids (strings)")
+    return ids
 
 
 def _describe(exc: ValidationError) -> str:
