@@ -126,41 +126,46 @@ class EventBus:
         return TaskEvent(type=event_type, task_id=task_id, data=data, seq=self.seq)
 
     async def deliver(self, event: TaskEvent) -> None:
-        """Hand ``event`` to streams, then to its handlers, then to the catch-all handlers."""
-        for coroutine in self._deliver_sync(event):
+        """Hand ``event`` to streams, then to its handlers, then to the catch-all handlers, each
+        finished (awaited, if async) before the next one starts."""
+        for handler in self._route(event):
             try:
-                await coroutine
+                outcome = handler(event)
+                if inspect.isawaitable(outcome):
+                    await outcome
             except Exception:
-                logger.exception(
-                    "Event handler failed for %s on task %s", event.type.value, event.task_id
-                )
+                _log_failure(event)
 
     def deliver_nowait(self, event: TaskEvent) -> list[Awaitable[Any]]:
         """Deliver to streams and sync handlers now; return the async handlers' coroutines."""
-        return self._deliver_sync(event)
+        pending: list[Awaitable[Any]] = []
+        for handler in self._route(event):
+            try:
+                outcome = handler(event)
+            except Exception:
+                _log_failure(event)
+                continue
+            if inspect.isawaitable(outcome):
+                pending.append(outcome)
+        return pending
 
-    def _deliver_sync(self, event: TaskEvent) -> list[Awaitable[Any]]:
+    def _route(self, event: TaskEvent) -> list[EventHandler]:
+        """Offer the event to the streams; return the handlers it goes to, in calling order."""
         name = event.type.value
         for stream in list(self._streams):
             if stream.event in (name, ALL_EVENTS):
                 stream._offer(event)
-        pending: list[Awaitable[Any]] = []
-        for key in (name, ALL_EVENTS):
-            for handler in list(self._handlers.get(key, ())):
-                try:
-                    outcome = handler(event)
-                except Exception:
-                    logger.exception("Event handler failed for %s on task %s", name, event.task_id)
-                    continue
-                if inspect.isawaitable(outcome):
-                    pending.append(outcome)
-        return pending
+        return [*self._handlers.get(name, ()), *self._handlers.get(ALL_EVENTS, ())]
 
     def close(self) -> None:
         """Remove every handler and end every stream."""
         self._handlers.clear()
         for stream in list(self._streams):
             stream.close()
+
+
+def _log_failure(event: TaskEvent) -> None:
+    logger.exception("Event handler failed for %s on task %s", event.type.value, event.task_id)
 
 
 def _key(event: str | TaskEventType) -> str:

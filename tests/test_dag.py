@@ -189,8 +189,7 @@ async def test_a_running_pipeline_can_grow(make_service):
     async def spawn_follow_up(task: OrchestratedTask, ctx) -> TaskResult:
         log.append(task.name)
         if task.name == "seed":
-            await service_box[0].create_task("grown", "", provider_id="grow",
-                                             depends_on=[task.id])
+            await service_box[0].create_task("grown", "", provider_id="grow", depends_on=[task.id])
         return TaskResult(success=True, summary=task.name)
 
     service = await make_service(FunctionProvider("grow", spawn_follow_up))
@@ -208,8 +207,9 @@ async def test_start_task_execution_queues_a_task_until_its_upstream_completes(m
     log: list[str] = []
     service = await make_service(gate, recording_provider(log))
     upstream = await service.create_task("upstream", "", provider_id="gated")
-    downstream = await service.create_task("downstream", "", provider_id="rec",
-                                           depends_on=[upstream.id])
+    downstream = await service.create_task(
+        "downstream", "", provider_id="rec", depends_on=[upstream.id]
+    )
 
     handle = service.start_task_execution(downstream.id)
     await gate.started.wait()

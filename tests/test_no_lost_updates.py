@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from hookspecs.models import JsonValue, OrchestratedTask
 from orchestrator import TaskStatus
@@ -20,31 +21,31 @@ class SuspendingStore:
         self.values: dict[str, JsonValue] = {}
 
     async def open(self) -> None:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
 
     async def close(self) -> None:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
 
     async def load_tasks(self) -> list[OrchestratedTask]:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return [OrchestratedTask.from_dict(row) for row in self.rows.values()]
 
     async def put_tasks(self, tasks: Sequence[OrchestratedTask]) -> None:
         rows = [task.to_dict() for task in tasks]
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         for row in rows:
             self.rows[row["id"]] = row
 
     async def delete_task(self, task_id: str) -> None:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         self.rows.pop(task_id, None)
 
     async def get_value(self, key: str) -> JsonValue:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return self.values.get(key)
 
     async def set_value(self, key: str, value: JsonValue) -> None:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         self.values[key] = value
 
 

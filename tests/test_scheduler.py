@@ -88,8 +88,10 @@ async def test_a_failing_attempt_is_retried_until_it_succeeds(make_service):
     assert finished.metadata.status is TaskStatus.COMPLETED
     assert len(provider.calls) == 3
     assert finished.metadata.attempts == 3
-    assert any(line.startswith("Attempt 1 failed: failure 1; retrying in")
-               for line in finished.metadata.output)
+    assert any(
+        line.startswith("Attempt 1 failed: failure 1; retrying in")
+        for line in finished.metadata.output
+    )
 
 
 async def test_a_task_fails_with_the_last_error_once_its_retries_are_spent(make_service):
@@ -163,7 +165,9 @@ async def test_a_cancel_during_the_retry_backoff_ends_the_wait_at_once(make_serv
     task = await service.create_task("t", "", retries=3)
     async with service.stream_events("task:output") as outputs:
         handle = service.start_task_execution(task.id)
-        while not any("retrying" in line for line in (await outputs.next(timeout=2)).data["output"]):
+        while not any(
+            "retrying" in line for line in (await outputs.next(timeout=2)).data["output"]
+        ):
             pass
 
     await service.cancel_task(task.id)
