@@ -50,8 +50,8 @@ class ExecutionHandle:
         """Wait for the task to be terminal; the task, or None if it was deleted."""
         await asyncio.shield(self._future)
         run = self._service._scheduler.run_of(self.task_id)
-        if run is not None and run.worker is not None:
-            await asyncio.wait([run.worker])
+        if run is not None:
+            await run.closed()
         return await self._service.get_task(self.task_id)
 
     def __await__(self) -> Generator[Any, None, OrchestratedTask | None]:

@@ -19,9 +19,11 @@ class Run:
     """The control state of one live run of a task: what cancel and pause act on."""
 
     __slots__ = (
+        "_closed",
         "cancelled",
         "finished",
         "gate",
+        "provider_id",
         "scope",
         "started",
         "task_id",
@@ -31,8 +33,9 @@ class Run:
         "worker",
     )
 
-    def __init__(self, task_id: str) -> None:
+    def __init__(self, task_id: str, provider_id: str) -> None:
         self.task_id = task_id
+        self.provider_id = provider_id
         self.cancelled = False
         self.started = False
         self.finished = False
@@ -45,7 +48,9 @@ class Run:
         self.timeout_scope: anyio.CancelScope | None = None
         self.time_left: float | None = None
         """Seconds of the attempt's timeout left when it was paused."""
+        self._closed: asyncio.Future[None] | bool = False
         self.worker: asyncio.Task[None] | None = None
+        """The worker coroutine running this task."""
 
     async def checkpoint(self, task: OrchestratedTask) -> None:
         """Wait while ``task`` is paused; raise ``TaskCancelledError`` once the run is cancelled."""
@@ -62,6 +67,21 @@ class Run:
         """Sleep, but wake at once when the run is cancelled."""
         with anyio.move_on_after(seconds):
             await self.wake.wait()
+
+    def close(self) -> None:
+        """The run is over and its writes are done."""
+        closed, self._closed = self._closed, True
+        if isinstance(closed, asyncio.Future) and not closed.done():
+            closed.set_result(None)
+
+    async def closed(self) -> None:
+        """Wait until ``close()`` has been called."""
+        if self._closed is True:
+            return
+        if self._closed is False:
+            self._closed = asyncio.get_running_loop().create_future()
+        assert isinstance(self._closed, asyncio.Future)
+        await asyncio.shield(self._closed)
 
     def cancel_now(self) -> None:
         """Cancel the provider call or back-off under way (once the grace period has run out)."""

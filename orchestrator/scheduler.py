@@ -1,10 +1,14 @@
-"""Running tasks: which are wanted, which are ready, and the runner that drives each provider.
+"""Deciding what runs: which tasks are wanted, which are ready, and the workers that run them.
 
-A task is *wanted* once ``run()`` or ``start_task_execution()`` asks for it. A wanted task waits
-until all its upstream tasks completed, then joins the ready queue in the order it became ready
-(networkx topological order for a whole graph). Runners take tasks off the queue while the global
-and per-provider limits allow. Completing a task costs O(its out-degree): only its dependents'
-counters change.
+A task is *wanted* once ``run()`` or ``start_task_execution()`` asks for it. A wanted task counts
+its upstream tasks that have not completed; at zero it joins the ready queue, so a whole graph is
+queued in networkx topological order. Completing a task touches only its direct dependents'
+counters: O(out-degree), no re-sort.
+
+A pool of at most ``max_concurrency`` worker coroutines takes tasks off the queue; a worker that
+finishes a task takes the next one at once, without a trip through the event loop, and parks when
+the queue is empty. A task whose provider is at its ``provider_concurrency`` limit waits in that
+provider's blocked queue and goes back to the front when a slot frees.
 """
 
 from __future__ import annotations
@@ -12,31 +16,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import random
 from collections import Counter, deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import anyio
-
-from hookspecs.models import OrchestratedTask, TaskResult, TaskStatus
-from hookspecs.provider import AgentProvider, ProviderError
-from orchestrator._snapshot import snapshot
-from orchestrator.context import Run, TaskContext
-from orchestrator.errors import TaskCancelledError
+from hookspecs.models import OrchestratedTask, TaskStatus
+from orchestrator.context import Run
+from orchestrator.runner import drive, hold_deadline, restore_deadline
 
 if TYPE_CHECKING:
     from orchestrator.service import AgentOrchestratorService
 
 logger = logging.getLogger("dagorch.scheduler")
 
-_PENDING, _RUNNING, _PAUSED = TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.PAUSED
-_COMPLETED = TaskStatus.COMPLETED
+_PENDING, _PAUSED = TaskStatus.PENDING, TaskStatus.PAUSED
+_COMPLETED, _CANCELLED = TaskStatus.COMPLETED, TaskStatus.CANCELLED
+
+
+class _Watch:
+    """One ``run()`` call: the tasks it still waits for."""
+
+    __slots__ = ("done", "pending")
+
+    def __init__(self) -> None:
+        self.pending: set[str] = set()
+        self.done = asyncio.Event()
 
 
 class Scheduler:
-    """Wanted tasks, the ready queue, live runs and the futures callers await."""
+    """Wanted tasks, the ready queue, the worker pool, live runs and the futures callers await."""
 
     def __init__(self, service: AgentOrchestratorService) -> None:
         self._svc = service
@@ -48,30 +56,34 @@ class Scheduler:
         self._active = 0
         self._per_provider: Counter[str] = Counter()
         self._finished: dict[str, asyncio.Future[None]] = {}
-        self._members: list[list[str]] = []
+        self._watches: list[_Watch] = []
+        self._idle: deque[asyncio.Future[Run | None]] = deque()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._pump_due = False
 
     # -- asking for tasks -------------------------------------------------------------------
 
     def want(self, task_ids: Iterable[str]) -> None:
         """Schedule these tasks (in the order given); each starts once its upstream completed."""
         tasks = self._svc._tasks
+        upstream = self._svc._graph.upstream
         for task_id in task_ids:
-            task = tasks[task_id]
-            if task.metadata.status.is_terminal or task_id in self._wanted:
+            if task_id in self._wanted:
+                continue
+            if tasks[task_id].metadata.status.is_terminal:
                 continue
             self._wanted.add(task_id)
-            for members in self._members:
-                members.append(task_id)
-            blocking = sum(
-                1
-                for up in self._svc._graph.upstream(task_id)
-                if tasks[up].metadata.status is not _COMPLETED
-            )
+            for watch in self._watches:
+                watch.pending.add(task_id)
+            blocking = 0
+            for up in upstream(task_id):
+                if tasks[up].metadata.status is not _COMPLETED:
+                    blocking += 1
             if blocking:
                 self._waiting[task_id] = blocking
             else:
                 self._ready.append(task_id)
-        self._pump()
+        self._request_pump()
 
     def dependency_added(self, task_id: str, upstream: OrchestratedTask) -> None:
         """A wanted task got a new upstream task that has not completed: it waits for it too."""
@@ -82,14 +94,14 @@ class Scheduler:
         """A wanted task no longer waits on ``upstream``."""
         if task_id in self._waiting and upstream.metadata.status is not _COMPLETED:
             self._release(task_id)
-            self._pump()
+            self._request_pump()
 
     def auto_wanting(self) -> bool:
         """True while a ``run()`` is going: new tasks join it."""
-        return bool(self._members)
+        return bool(self._watches)
 
     def future(self, task_id: str) -> asyncio.Future[None]:
-        """A future resolved when the task reaches a terminal state (or is deleted)."""
+        """A future resolved once the task's terminal state is stored (or the task deleted)."""
         fut = self._finished.get(task_id)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
@@ -110,39 +122,35 @@ class Scheduler:
     async def run_all(self) -> None:
         """Want every unfinished task in topological order; return once all of them (and tasks
         created meanwhile) are terminal."""
-        members: list[str] = []
-        self._members.append(members)
+        watch = _Watch()
+        self._watches.append(watch)
         try:
             tasks = self._svc._tasks
-            unfinished = [t for t, task in tasks.items() if not task.metadata.status.is_terminal]
-            order = self._svc._graph.topological_order(unfinished)
-            members.extend(t for t in order if t in self._wanted)
-            self.want(order)
-            index = 0
-            while index < len(members):
-                task_id = members[index]
-                task = tasks.get(task_id)
-                if task is not None and not task.metadata.status.is_terminal:
-                    await self.future(task_id)
-                index += 1
+            unfinished = {t for t, task in tasks.items() if not task.metadata.status.is_terminal}
+            watch.pending.update(unfinished)
+            self.want(self._svc._graph.topological_order(unfinished))
+            if watch.pending:
+                await watch.done.wait()
         finally:
-            self._members.remove(members)
+            self._watches.remove(watch)
 
     # -- reacting to changes ----------------------------------------------------------------
 
     def status_changed(self, task: OrchestratedTask, old: TaskStatus, new: TaskStatus) -> None:
-        """Keep queues, runs and futures in step with a task's new status."""
+        """Keep queues and runs in step with a task's new status."""
         task_id = task.id
         run = self._runs.get(task_id)
         if run is not None:
             if new is _PAUSED:
                 run.gate.clear()
-                self._hold_deadline(run)
+                hold_deadline(run)
             elif old is _PAUSED:
-                self._unpause(run)
+                restore_deadline(run)
+                run.gate.set()
         if new is _COMPLETED:
+            waiting = self._waiting
             for down in self._svc._graph.downstream(task_id):
-                if down in self._waiting:
+                if down in waiting:
                     self._release(down)
         elif new is _PENDING and task_id in self._wanted and task_id not in self._waiting:
             self._ready.append(task_id)
@@ -150,19 +158,18 @@ class Scheduler:
             self._wanted.discard(task_id)
             self._waiting.pop(task_id, None)
             if run is not None and not run.finished:
-                self._stop_run(run, cancelled=new is TaskStatus.CANCELLED)
-        self._pump()
+                self._stop_run(run, cancelled=new is _CANCELLED)
+        if self._ready:
+            self._request_pump()
 
     def settled(self, tasks: Iterable[OrchestratedTask]) -> None:
-        """These tasks' changes are stored and announced: release whoever waits for the terminal ones."""
-        finished = self._finished
-        if not finished:
+        """These tasks' changes are stored and announced: release who waits for terminal ones."""
+        finished, watches = self._finished, self._watches
+        if not finished and not watches:
             return
         for task in tasks:
             if task.metadata.status.is_terminal:
-                fut = finished.pop(task.id, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(None)
+                self._release_waiters(task.id)
 
     def forget(self, task_id: str) -> None:
         """The task was deleted: stop its run and release whoever waits on it."""
@@ -171,9 +178,18 @@ class Scheduler:
         run = self._runs.get(task_id)
         if run is not None:
             self._stop_run(run, cancelled=True)
+        self._release_waiters(task_id)
+
+    def _release_waiters(self, task_id: str) -> None:
         fut = self._finished.pop(task_id, None)
         if fut is not None and not fut.done():
             fut.set_result(None)
+        for watch in self._watches:
+            pending = watch.pending
+            if task_id in pending:
+                pending.discard(task_id)
+                if not pending:
+                    watch.done.set()
 
     def _release(self, task_id: str) -> None:
         left = self._waiting[task_id] - 1
@@ -182,20 +198,6 @@ class Scheduler:
         else:
             del self._waiting[task_id]
             self._ready.append(task_id)
-
-    def _hold_deadline(self, run: Run) -> None:
-        # A paused attempt does not use up its timeout: keep what is left until resume.
-        scope = run.timeout_scope
-        if scope is not None and run.time_left is None:
-            run.time_left = scope.deadline - anyio.current_time()
-            scope.deadline = math.inf
-
-    def _unpause(self, run: Run) -> None:
-        scope = run.timeout_scope
-        if scope is not None and run.time_left is not None:
-            scope.deadline = anyio.current_time() + run.time_left
-        run.time_left = None
-        run.gate.set()
 
     def _stop_run(self, run: Run, *, cancelled: bool) -> None:
         run.cancelled = run.cancelled or cancelled
@@ -207,157 +209,96 @@ class Scheduler:
         else:
             run.cancel_now()
 
-    # -- dispatch ---------------------------------------------------------------------------
+    # -- the worker pool --------------------------------------------------------------------
+
+    def _request_pump(self) -> None:
+        # Deferred to the next loop turn: a worker that is finishing a task takes the next ready
+        # one itself, which is cheaper than handing it to another worker.
+        if not self._pump_due and not self._svc._stopping:
+            self._pump_due = True
+            asyncio.get_running_loop().call_soon(self._pump)
 
     def _pump(self) -> None:
+        self._pump_due = False
+        if self._svc._stopping:
+            return
+        while True:
+            run = self._take()
+            if run is None:
+                return
+            if self._idle:
+                self._idle.popleft().set_result(run)
+            else:
+                worker = asyncio.get_running_loop().create_task(self._work(run), name="dagorch")
+                self._workers.add(worker)
+                worker.add_done_callback(self._workers.discard)
+
+    def _take(self) -> Run | None:
+        """The next ready task that may start now, as a new run holding its slots."""
         options = self._svc.options
+        if self._active >= options.max_concurrency:
+            return None
         limits = options.provider_concurrency
-        tasks = self._svc._tasks
-        for provider_id, queue in self._blocked.items():
-            free = min(len(queue), limits.get(provider_id, 0) - self._per_provider[provider_id])
-            if free > 0:
-                self._ready.extendleft(reversed([queue.popleft() for _ in range(free)]))
-        while self._ready and self._active < options.max_concurrency:
-            task_id = self._ready.popleft()
+        if self._blocked:
+            for provider_id, queue in self._blocked.items():
+                free = min(len(queue), limits[provider_id] - self._per_provider[provider_id])
+                if free > 0:
+                    self._ready.extendleft(reversed([queue.popleft() for _ in range(free)]))
+        tasks, ready = self._svc._tasks, self._ready
+        while ready:
+            task_id = ready.popleft()
             task = tasks.get(task_id)
             if (
                 task is None
+                or task.metadata.status is not _PENDING
                 or task_id in self._runs
                 or task_id not in self._wanted
-                or task.metadata.status is not _PENDING
             ):
                 continue
             provider_id = task.metadata.provider_id
-            limit = limits.get(provider_id)
-            if limit is not None and self._per_provider[provider_id] >= limit:
-                self._blocked.setdefault(provider_id, deque()).append(task_id)
-                continue
-            self._launch(task_id, provider_id)
+            if limits:
+                limit = limits.get(provider_id)
+                if limit is not None and self._per_provider[provider_id] >= limit:
+                    self._blocked.setdefault(provider_id, deque()).append(task_id)
+                    continue
+            run = Run(task_id, provider_id)
+            self._runs[task_id] = run
+            self._active += 1
+            self._per_provider[provider_id] += 1
+            return run
+        return None
 
-    def _launch(self, task_id: str, provider_id: str) -> None:
-        run = Run(task_id)
-        self._runs[task_id] = run
-        self._active += 1
-        self._per_provider[provider_id] += 1
-        run.worker = asyncio.get_running_loop().create_task(
-            self._drive(run, provider_id), name=f"dagorch:{task_id}"
-        )
-
-    async def _drive(self, run: Run, provider_id: str) -> None:
-        try:
-            await self._attempts(run)
-        except Exception as exc:
-            logger.exception("Runner for task %s failed", run.task_id)
-            await self._svc._fail_after_internal_error(run.task_id, exc)
-        finally:
-            run.finished = True
-            self._runs.pop(run.task_id, None)
-            self._active -= 1
-            self._per_provider[provider_id] -= 1
-            if not self._svc._stopping:
-                self._pump()
-
-    async def _attempts(self, run: Run) -> None:
-        # Only the provider call and the retry back-off run inside the run's cancel scope: the
-        # writes before and after them always finish, so a cancel or a stop never cuts one short.
-        svc = self._svc
-        task = svc._tasks.get(run.task_id)
-        if task is None or run.cancelled or not await svc._begin_run(task):
-            return
-        run.started = True
-        provider = svc._registry.find(task.metadata.provider_id)
-        if provider is None:
-            await svc._end_run(task, None, svc._registry_error(task.metadata.provider_id))
-            return
-        while True:
-            attempt = task.metadata.attempts
-            outcome: tuple[TaskResult | None, str | None, bool] | None = None
-            with self._cancellable(run):
-                outcome = await self._attempt(run, task, provider, attempt)
-            if outcome is None or self._interrupted(run, task):
-                return
-            result, error, retryable = outcome
-            if error is None and result is not None and result.success:
+    async def _work(self, first: Run) -> None:
+        worker = asyncio.current_task()
+        run: Run | None = first
+        while run is not None:
+            run.worker = worker
+            try:
+                await drive(self._svc, run)
+            finally:
                 run.finished = True
-                await svc._end_run(task, result, None)
+                run.close()
+                del self._runs[run.task_id]
+                self._active -= 1
+                self._per_provider[run.provider_id] -= 1
+            if self._svc._stopping:
                 return
-            reason = error or (result.error if result else None) or "Provider reported failure"
-            if not retryable or attempt > task.metadata.retries:
-                run.finished = True
-                await svc._end_run(task, result, reason)
-                return
-            delay = self._backoff(attempt)
-            await svc._note_retry(task, attempt, reason, delay)
-            with self._cancellable(run):
-                await run.sleep(delay)
-                await run.checkpoint(task)
-            if self._interrupted(run, task):
-                return
-            await svc._next_attempt(task)
-
-    def _cancellable(self, run: Run) -> anyio.CancelScope:
-        scope = anyio.CancelScope()
-        run.scope = scope
-        if run.cancelled or self._svc._stopping:
-            scope.cancel()
-        return scope
-
-    def _interrupted(self, run: Run, task: OrchestratedTask) -> bool:
-        run.scope = None
-        return run.cancelled or self._svc._stopping or task.metadata.status.is_terminal
-
-    async def _attempt(
-        self, run: Run, task: OrchestratedTask, provider: AgentProvider, attempt: int
-    ) -> tuple[TaskResult | None, str | None, bool]:
-        ctx = TaskContext(self._svc, run, task, attempt, self._svc.agent_id)
-        timeout = task.metadata.timeout
-        given = snapshot(task)
-        try:
-            if timeout is None:
-                outcome = await provider.execute_task(given, ctx)
-            else:
-                with anyio.fail_after(timeout) as timeout_scope:
-                    run.timeout_scope = timeout_scope
-                    if task.metadata.status is _PAUSED:
-                        self._hold_deadline(run)
-                    outcome = await provider.execute_task(given, ctx)
-        except TimeoutError:
-            return None, f"Timed out after {timeout:g}s", True
-        except TaskCancelledError:
-            return None, "Cancelled", False
-        except anyio.get_cancelled_exc_class():
-            raise
-        except ProviderError as exc:
-            return None, str(exc) or type(exc).__name__, exc.retryable
-        except Exception as exc:
-            return None, str(exc) or type(exc).__name__, True
-        finally:
-            run.timeout_scope = None
-            run.time_left = None
-        if not isinstance(outcome, TaskResult):
-            return (
-                None,
-                (
-                    f'Provider "{provider.id}" returned {type(outcome).__name__}, '
-                    "expected a TaskResult"
-                ),
-                False,
-            )
-        return outcome, None, True
-
-    def _backoff(self, attempt: int) -> float:
-        options = self._svc.options
-        ceiling = min(options.retry_backoff_max, options.retry_backoff * 2 ** (attempt - 1))
-        return float(ceiling * random.uniform(0.5, 1.0))
+            run = self._take()
+            if run is None:
+                parked = asyncio.get_running_loop().create_future()
+                self._idle.append(parked)
+                run = await parked
 
     # -- shutdown ---------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Cancel every provider call, let the runners finish their writes, cancel all waiters."""
-        runs = list(self._runs.values())
-        for run in runs:
+        """Cancel every provider call, let the runs finish their writes, end the workers and
+        cancel every waiter."""
+        for run in list(self._runs.values()):
             run.cancel_now()
-        workers = [run.worker for run in runs if run.worker is not None]
+        while self._idle:
+            self._idle.popleft().set_result(None)
+        workers = list(self._workers)
         if workers:
             _, stuck = await asyncio.wait(workers, timeout=5)
             for worker in stuck:

@@ -1,0 +1,146 @@
+"""Driving one task through its attempts: call the provider, judge the outcome, retry or finish.
+
+Only the provider call and the retry back-off run inside the run's cancel scope: the writes before
+and after them always finish, so a cancel or a stop never cuts one short.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from typing import TYPE_CHECKING
+
+import anyio
+
+from hookspecs.models import OrchestratedTask, TaskResult, TaskStatus
+from hookspecs.provider import AgentProvider, ProviderError
+from orchestrator._snapshot import snapshot
+from orchestrator.context import Run, TaskContext
+from orchestrator.errors import TaskCancelledError
+
+if TYPE_CHECKING:
+    from orchestrator.service import AgentOrchestratorService
+
+logger = logging.getLogger("dagorch.runner")
+
+Outcome = tuple[TaskResult | None, str | None, bool]
+"""What one attempt gave: the result, the error, and whether a failure may be retried."""
+
+
+async def drive(svc: AgentOrchestratorService, run: Run) -> None:
+    """Run the task of ``run`` to a terminal state (or until it is cancelled or stopped)."""
+    try:
+        await _attempts(svc, run)
+    except Exception as exc:
+        logger.exception("Runner for task %s failed", run.task_id)
+        await svc._fail_after_internal_error(run.task_id, exc)
+
+
+async def _attempts(svc: AgentOrchestratorService, run: Run) -> None:
+    task = svc._tasks.get(run.task_id)
+    if task is None or run.cancelled or not await svc._begin_run(task):
+        return
+    run.started = True
+    provider = svc._registry.find(task.metadata.provider_id)
+    if provider is None:
+        await svc._end_run(task, None, svc._registry_error(task.metadata.provider_id))
+        return
+    while True:
+        attempt = task.metadata.attempts
+        outcome: Outcome | None = None
+        with _cancellable(svc, run):
+            outcome = await _attempt(svc, run, task, provider, attempt)
+        if outcome is None or _interrupted(svc, run, task):
+            return
+        result, error, retryable = outcome
+        if error is None and result is not None and result.success:
+            run.finished = True
+            await svc._end_run(task, result, None)
+            return
+        reason = error or (result.error if result else None) or "Provider reported failure"
+        if not retryable or attempt > task.metadata.retries:
+            run.finished = True
+            await svc._end_run(task, result, reason)
+            return
+        delay = backoff(svc.options.retry_backoff, svc.options.retry_backoff_max, attempt)
+        await svc._note_retry(task, attempt, reason, delay)
+        with _cancellable(svc, run):
+            await run.sleep(delay)
+            await run.checkpoint(task)
+        if _interrupted(svc, run, task):
+            return
+        await svc._next_attempt(task)
+
+
+def _cancellable(svc: AgentOrchestratorService, run: Run) -> anyio.CancelScope:
+    scope = anyio.CancelScope()
+    run.scope = scope
+    if run.cancelled or svc._stopping:
+        scope.cancel()
+    return scope
+
+
+def _interrupted(svc: AgentOrchestratorService, run: Run, task: OrchestratedTask) -> bool:
+    run.scope = None
+    return run.cancelled or svc._stopping or task.metadata.status.is_terminal
+
+
+async def _attempt(
+    svc: AgentOrchestratorService,
+    run: Run,
+    task: OrchestratedTask,
+    provider: AgentProvider,
+    attempt: int,
+) -> Outcome:
+    ctx = TaskContext(svc, run, task, attempt, svc.agent_id)
+    timeout = task.metadata.timeout
+    given = snapshot(task)
+    try:
+        if timeout is None:
+            outcome = await provider.execute_task(given, ctx)
+        else:
+            with anyio.fail_after(timeout) as timeout_scope:
+                run.timeout_scope = timeout_scope
+                if task.metadata.status is TaskStatus.PAUSED:
+                    hold_deadline(run)
+                outcome = await provider.execute_task(given, ctx)
+    except TimeoutError:
+        return None, f"Timed out after {timeout:g}s", True
+    except TaskCancelledError:
+        return None, "Cancelled", False
+    except anyio.get_cancelled_exc_class():
+        raise
+    except ProviderError as exc:
+        return None, str(exc) or type(exc).__name__, exc.retryable
+    except Exception as exc:
+        return None, str(exc) or type(exc).__name__, True
+    finally:
+        run.timeout_scope = None
+        run.time_left = None
+    if not isinstance(outcome, TaskResult):
+        kind = type(outcome).__name__
+        return None, f'Provider "{provider.id}" returned {kind}, expected a TaskResult', False
+    return outcome, None, True
+
+
+def backoff(base: float, ceiling: float, attempt: int) -> float:
+    """Seconds to wait after failed attempt ``attempt``: doubling from ``base``, capped at
+    ``ceiling``, then scaled by a random factor in [0.5, 1) so retries do not move in step."""
+    return float(min(ceiling, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+
+
+def hold_deadline(run: Run) -> None:
+    """Park the attempt's timeout while the task is paused, keeping the time that was left."""
+    scope = run.timeout_scope
+    if scope is not None and run.time_left is None:
+        run.time_left = scope.deadline - anyio.current_time()
+        scope.deadline = math.inf
+
+
+def restore_deadline(run: Run) -> None:
+    """Give a resumed attempt back the time it had left when it was paused."""
+    scope = run.timeout_scope
+    if scope is not None and run.time_left is not None:
+        scope.deadline = anyio.current_time() + run.time_left
+    run.time_left = None
