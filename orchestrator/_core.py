@@ -52,6 +52,10 @@ class Batch:
         self.tasks: dict[str, OrchestratedTask] = {}
         self.events: list[tuple[TaskEventType, str, dict[str, Any] | None]] = []
 
+    def touch(self, task: OrchestratedTask) -> None:
+        """Record that ``task`` changed without an event."""
+        self.tasks[task.id] = task
+
     def add(
         self,
         task: OrchestratedTask,
@@ -157,16 +161,23 @@ class Core:
         new = next_status(task.id, old, trigger)
         if new is old:
             return False
-        md.status = new
+        # Plain dict writes: these fields are already valid, and this is the hottest write path.
+        fields = md.__dict__
+        fields["status"] = new
         if new is TaskStatus.RUNNING and md.started_at is None:
-            md.started_at = now_ms()
+            fields["started_at"] = now_ms()
         if new.is_terminal:
-            md.completed_at = now_ms()
+            fields["completed_at"] = now_ms()
         if error is not None:
-            md.error = error
-        if data is None:
-            data = {"status": new.value} if error is None else {"status": new.value, "error": error}
-        batch.add(task, event or _STATUS_EVENTS[new], data)
+            fields["error"] = error
+        if not self._bus.has_listeners:
+            batch.touch(task)
+        else:
+            if data is None:
+                data = {"status": new.value}
+                if error is not None:
+                    data["error"] = error
+            batch.add(task, event or _STATUS_EVENTS[new], data)
         self._scheduler.status_changed(task, old, new)
         if propagate and (new is _FAILED or new is _CANCELLED):
             for down in self._graph.descendants(task.id) if self._has_dependents(task.id) else ():
@@ -196,11 +207,17 @@ class Core:
         lines = [line for line in str(text).split("\n") if line.strip()]
         if not lines:
             return
+        self._keep_lines(batch, task, lines)
+
+    def _keep_lines(self, batch: Batch, task: OrchestratedTask, lines: list[str]) -> None:
         output = task.metadata.output
         output.extend(lines)
         if len(output) > OUTPUT_LINES_KEPT:
             del output[: len(output) - OUTPUT_LINES_KEPT]
-        batch.add(task, TaskEventType.OUTPUT, {"output": lines})
+        if self._bus.has_listeners:
+            batch.add(task, TaskEventType.OUTPUT, {"output": lines})
+        else:
+            batch.touch(task)
 
     async def _flush(self, batch: Batch) -> None:
         """Store the batch's tasks in one write, then deliver its events."""
@@ -236,11 +253,10 @@ class Core:
             return False
         batch = Batch()
         self._transition(batch, task, Trigger.START)
-        task.metadata.attempts += 1
         md = task.metadata
-        self._append_lines(
-            batch, task, f"Starting: {task.name}\nProvider: {md.provider_label} ({md.provider_id})"
-        )
+        md.__dict__["attempts"] = md.attempts + 1
+        starting = [f"Starting: {task.name}", f"Provider: {md.provider_label} ({md.provider_id})"]
+        self._keep_lines(batch, task, [line for line in starting if line.strip()])
         await self._flush(batch)
         return True
 
@@ -278,12 +294,16 @@ class Core:
     ) -> None:
         trigger = Trigger.COMPLETE if result.success and error is None else Trigger.FAIL
         next_status(task.id, task.metadata.status, trigger)
-        md = task.metadata
-        md.result = result
-        md.files_created = list(result.files_created)
-        md.files_modified = list(result.files_modified)
+        fields = task.metadata.__dict__
+        fields["result"] = result
+        fields["files_created"] = list(result.files_created)
+        fields["files_modified"] = list(result.files_modified)
         failure = None if trigger is Trigger.COMPLETE else (error or result.error or "Failed")
-        data = {"success": result.success, "summary": result.summary, "error": result.error}
+        data = (
+            {"success": result.success, "summary": result.summary, "error": result.error}
+            if self._bus.has_listeners
+            else None
+        )
         self._transition(batch, task, trigger, error=failure, data=data)
 
     async def _fail_after_internal_error(self, task_id: str, exc: Exception) -> None:

@@ -1,4 +1,4 @@
-"""Copies of tasks that share nothing mutable with the service's own objects."""
+"""Copying and building tasks on the hot path without re-validating what is already valid."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from hookspecs.models import OrchestratedTask
+from hookspecs.models import OrchestratedTask, OrchestratedTaskMetadata
 
-__all__ = ["snapshot"]
+__all__ = ["fresh_task", "snapshot"]
 
 
 def snapshot(task: OrchestratedTask) -> OrchestratedTask:
@@ -54,3 +54,51 @@ def _clone(model: _M, changes: dict[str, Any]) -> _M:
     object.__setattr__(clone, "__pydantic_extra__", None)
     object.__setattr__(clone, "__pydantic_private__", None)
     return clone
+
+
+_TASK_PROTOTYPE = OrchestratedTask(id="prototype", name="prototype")
+_METADATA_PROTOTYPE = OrchestratedTaskMetadata()
+
+
+def fresh_task(
+    *,
+    task_id: str,
+    name: str,
+    description: str,
+    tags: list[str],
+    room_id: str | None,
+    world_id: str | None,
+    depends_on: list[str],
+    **metadata: Any,
+) -> OrchestratedTask:
+    """A new task from values the caller has already checked: plain strings, ints and timestamps.
+
+    It equals ``OrchestratedTask(...)`` with the same values, at a fraction of the cost; values
+    that need pydantic's validation must go through the model's constructor instead.
+    """
+    md = _clone(
+        _METADATA_PROTOTYPE,
+        {
+            "output": [],
+            "steps": [],
+            "files_created": [],
+            "files_modified": [],
+            "depends_on": depends_on,
+            "params": {},
+            "extra": {},
+            **metadata,
+        },
+    )
+    return _clone(
+        _TASK_PROTOTYPE,
+        {
+            "id": task_id,
+            "name": name,
+            "description": description,
+            "tags": tags,
+            "room_id": room_id,
+            "world_id": world_id,
+            "extra": {},
+            "metadata": md,
+        },
+    )

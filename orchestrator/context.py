@@ -20,16 +20,15 @@ class Run:
 
     __slots__ = (
         "_closed",
+        "_signal",
         "cancelled",
         "finished",
-        "gate",
         "provider_id",
         "scope",
         "started",
         "task_id",
         "time_left",
         "timeout_scope",
-        "wake",
         "worker",
     )
 
@@ -39,11 +38,7 @@ class Run:
         self.cancelled = False
         self.started = False
         self.finished = False
-        self.gate = asyncio.Event()
-        """Set while the task may proceed; cleared while it is paused."""
-        self.gate.set()
-        self.wake = asyncio.Event()
-        """Set once the run is cancelled, to cut a retry back-off short."""
+        self._signal: asyncio.Event | None = None
         self.scope: anyio.CancelScope | None = None
         self.timeout_scope: anyio.CancelScope | None = None
         self.time_left: float | None = None
@@ -52,6 +47,18 @@ class Run:
         self.worker: asyncio.Task[None] | None = None
         """The worker coroutine running this task."""
 
+    def poke(self) -> None:
+        """Wake everything waiting in ``checkpoint`` or ``sleep`` to look at the state again."""
+        signal, self._signal = self._signal, None
+        if signal is not None:
+            signal.set()
+
+    async def _poked(self) -> None:
+        # Made only when somebody waits: most runs are never paused, cancelled or retried.
+        if self._signal is None:
+            self._signal = asyncio.Event()
+        await self._signal.wait()
+
     async def checkpoint(self, task: OrchestratedTask) -> None:
         """Wait while ``task`` is paused; raise ``TaskCancelledError`` once the run is cancelled."""
         while True:
@@ -59,14 +66,14 @@ class Run:
                 raise TaskCancelledError(f"Task {task.id} was cancelled")
             if task.metadata.status is not TaskStatus.PAUSED:
                 break
-            self.gate.clear()
-            await self.gate.wait()
+            await self._poked()
         await anyio.lowlevel.checkpoint()
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when the run is cancelled."""
         with anyio.move_on_after(seconds):
-            await self.wake.wait()
+            while not self.cancelled:
+                await self._poked()
 
     def close(self) -> None:
         """The run is over and its writes are done."""

@@ -142,11 +142,10 @@ class Scheduler:
         run = self._runs.get(task_id)
         if run is not None:
             if new is _PAUSED:
-                run.gate.clear()
                 hold_deadline(run)
             elif old is _PAUSED:
                 restore_deadline(run)
-                run.gate.set()
+                run.poke()
         if new is _COMPLETED:
             waiting = self._waiting
             for down in self._svc._graph.downstream(task_id):
@@ -201,8 +200,7 @@ class Scheduler:
 
     def _stop_run(self, run: Run, *, cancelled: bool) -> None:
         run.cancelled = run.cancelled or cancelled
-        run.gate.set()
-        run.wake.set()
+        run.poke()
         grace = self._svc.options.cancel_grace_period
         if grace > 0:
             asyncio.get_running_loop().call_later(grace, run.cancel_now)

@@ -29,7 +29,7 @@ from hookspecs.models import (
 from hookspecs.provider import AgentProvider
 from orchestrator._core import CURRENT_TASK_KEY, Batch, Core
 from orchestrator._handle import ExecutionHandle
-from orchestrator._snapshot import snapshot
+from orchestrator._snapshot import fresh_task, snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import (
     DependencyError,
@@ -179,26 +179,56 @@ class AgentOrchestratorService(Core):
                 raise UnknownDependencyError(new_id, dep)
         world_id = await self._world_id(room_id)
         now = now_ms()
+        simple = (
+            type(description) is str
+            and (room_id is None or type(room_id) is str)
+            and tags is None
+            and retries is None
+            and timeout is None
+            and not params
+            and working_directory is None
+            and type(options.default_retries) is int
+            and options.default_timeout is None
+        )
         try:
-            task = OrchestratedTask(
-                id=new_id,
-                name=name,
-                description=description,
-                tags=list(DEFAULT_TAGS if tags is None else tags),
-                room_id=room_id,
-                world_id=world_id,
-                metadata=OrchestratedTaskMetadata(
-                    working_directory=working_directory or options.get_working_directory(),
+            task = (
+                fresh_task(
+                    task_id=new_id,
+                    name=name,
+                    description=description,
+                    tags=list(DEFAULT_TAGS),
+                    room_id=room_id,
+                    world_id=world_id,
+                    depends_on=upstream,
+                    working_directory=options.get_working_directory(),
                     provider_id=provider.id,
                     sub_agent_type=provider.id,
                     provider_label=provider.label,
                     created_at=now,
                     user_status_updated_at=now,
-                    depends_on=upstream,
-                    retries=options.default_retries if retries is None else retries,
-                    timeout=options.default_timeout if timeout is None else timeout,
-                    params=dict(params or {}),
-                ),
+                    retries=options.default_retries,
+                )
+                if simple
+                else OrchestratedTask(
+                    id=new_id,
+                    name=name,
+                    description=description,
+                    tags=list(DEFAULT_TAGS if tags is None else tags),
+                    room_id=room_id,
+                    world_id=world_id,
+                    metadata=OrchestratedTaskMetadata(
+                        working_directory=working_directory or options.get_working_directory(),
+                        provider_id=provider.id,
+                        sub_agent_type=provider.id,
+                        provider_label=provider.label,
+                        created_at=now,
+                        user_status_updated_at=now,
+                        depends_on=upstream,
+                        retries=options.default_retries if retries is None else retries,
+                        timeout=options.default_timeout if timeout is None else timeout,
+                        params=dict(params or {}),
+                    ),
+                )
             )
         except ValidationError as exc:
             raise InvalidTaskError(_describe(exc)) from None
