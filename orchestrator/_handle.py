@@ -7,9 +7,10 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from hookspecs.models import OrchestratedTask
+from orchestrator._snapshot import snapshot
 
 if TYPE_CHECKING:
-    from orchestrator.service import AgentOrchestratorService
+    from orchestrator._control import TaskControl
 
 
 class ExecutionHandle:
@@ -19,13 +20,13 @@ class ExecutionHandle:
     same object.
     """
 
-    def __init__(self, service: AgentOrchestratorService, task_id: str) -> None:
+    def __init__(self, service: TaskControl, task_id: str) -> None:
         self._service = service
         self.task_id = task_id
         self._future = service._scheduler.future(task_id)
 
     @classmethod
-    def for_task(cls, service: AgentOrchestratorService, task_id: str) -> ExecutionHandle:
+    def for_task(cls, service: TaskControl, task_id: str) -> ExecutionHandle:
         """The task's live handle, made on first use."""
         handles = service._handles
         handle = handles.get(task_id)
@@ -52,7 +53,8 @@ class ExecutionHandle:
         run = self._service._scheduler.run_of(self.task_id)
         if run is not None:
             await run.closed()
-        return await self._service.get_task(self.task_id)
+        task = self._service._tasks.get(self.task_id)
+        return snapshot(task) if task is not None else None
 
     def __await__(self) -> Generator[Any, None, OrchestratedTask | None]:
         return self.wait().__await__()

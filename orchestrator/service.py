@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-import anyio
 from pydantic import ValidationError
 
 from hookspecs.models import (
@@ -27,17 +26,15 @@ from hookspecs.models import (
     now_ms,
 )
 from hookspecs.provider import AgentProvider
-from orchestrator._core import CURRENT_TASK_KEY, Batch, Core
-from orchestrator._handle import ExecutionHandle
+from orchestrator._control import TaskControl
+from orchestrator._core import CURRENT_TASK_KEY, Batch
 from orchestrator._snapshot import fresh_task, snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import (
-    DependencyError,
     DuplicateTaskError,
     IllegalTransitionError,
     InvalidTaskError,
     StepNotFoundError,
-    TaskNotFoundError,
     UnknownDependencyError,
 )
 from orchestrator.events import ALL_EVENTS, EventHandler, EventStream
@@ -45,14 +42,13 @@ from orchestrator.lifecycle import Trigger, trigger_for
 from orchestrator.store import Store
 from orchestrator.views import (
     DEFAULT_TAGS,
-    RunSummary,
     clamp_progress,
     rank_tasks,
     task_context_text,
 )
 
 
-class AgentOrchestratorService(Core):
+class AgentOrchestratorService(TaskControl):
     """Creates tasks, wires them into a DAG, runs them on providers and reports what happens.
 
     Start it with ``await AgentOrchestratorService.start()`` (an ElizaOS runtime, options and a
@@ -447,164 +443,6 @@ class AgentOrchestratorService(Core):
         batch = Batch()
         batch.events.append((TaskEventType.MESSAGE, task_id, {"deleted": True}))
         await self._flush(batch)
-
-    # -- control ----------------------------------------------------------------------------
-
-    async def pause_task(self, task_id: str) -> None:
-        """Hold the task: a queued task does not start, a running one waits at its checkpoint."""
-        await self._ensure_open()
-        batch = Batch()
-        self._transition(batch, self._require(task_id), Trigger.PAUSE)
-        await self._flush(batch)
-
-    async def resume_task(self, task_id: str) -> None:
-        """Let a paused task go on: its live run continues, otherwise it is queued again."""
-        await self._ensure_open()
-        task = self._require(task_id)
-        live = self._scheduler.has_live_runner(task_id)
-        trigger = (
-            Trigger.RESUME
-            if live or task.metadata.status is not TaskStatus.PAUSED
-            else Trigger.REQUEUE
-        )
-        batch = Batch()
-        moved = self._transition(batch, task, trigger, event=TaskEventType.RESUMED)
-        if moved:
-            await self._flush(batch)
-
-    async def cancel_task(self, task_id: str) -> None:
-        """Cancel the task and everything downstream of it.
-
-        ``ctx.is_cancelled()`` is true at once; a provider that has not returned within the grace
-        period has its coroutine cancelled. A queued task never starts.
-        """
-        await self._ensure_open()
-        task = self._require(task_id)
-        batch = Batch()
-        self._transition(
-            batch,
-            task,
-            Trigger.CANCEL,
-            error=task.metadata.error or "Cancelled by user",
-            data={"status": TaskStatus.CANCELLED.value},
-        )
-        await self._flush(batch)
-
-    def is_task_cancelled(self, task_id: str) -> bool:
-        """True once the task is cancelled."""
-        task = self._tasks.get(task_id)
-        return task is not None and task.metadata.status is TaskStatus.CANCELLED
-
-    def is_task_paused(self, task_id: str) -> bool:
-        """True while the task is paused."""
-        task = self._tasks.get(task_id)
-        return task is not None and task.metadata.status is TaskStatus.PAUSED
-
-    def start_task_execution(self, task_id: str) -> ExecutionHandle:
-        """Schedule the task (and the unfinished tasks it depends on); returns an awaitable handle.
-
-        Synchronous, like the reference. The task starts once its upstream tasks completed; a
-        second call while it is unfinished returns the same handle. Awaiting the handle gives the
-        task once it is terminal.
-        """
-        self._require_running_sync()
-        task = self._require(task_id)
-        if not task.metadata.status.is_terminal:
-            ancestors = self._graph.ancestors(task_id)
-            unfinished = [a for a in ancestors if not self._tasks[a].metadata.status.is_terminal]
-            self._scheduler.want([*self._graph.topological_order(unfinished), task_id])
-        return ExecutionHandle.for_task(self, task_id)
-
-    async def run(self) -> RunSummary:
-        """Run every unfinished task in dependency order until all are terminal.
-
-        Tasks created while it runs join the run. Paused tasks hold the run until they are
-        resumed or cancelled. The summary covers every task of the service.
-        """
-        await self._ensure_open()
-        await self._scheduler.run_all()
-        return RunSummary.of(list(self._tasks.values()))
-
-    async def wait_for_task(self, task_id: str, timeout: float | None = None) -> OrchestratedTask:
-        """Wait until the task is terminal and return it (``TimeoutError`` after ``timeout``)."""
-        await self._ensure_open()
-        self._require(task_id)
-        with anyio.fail_after(timeout):
-            await asyncio.shield(self._scheduler.future(task_id))
-        task = self._tasks.get(task_id)
-        if task is None:
-            raise TaskNotFoundError(task_id)
-        return snapshot(task)
-
-    async def detect_and_pause_interrupted_tasks(self) -> list[OrchestratedTask]:
-        """Pause tasks marked running that have no live run (left so by a crash)."""
-        await self._ensure_open()
-        batch = Batch()
-        paused: list[OrchestratedTask] = []
-        for task in self._tasks.values():
-            md = task.metadata
-            if (
-                md.status is TaskStatus.RUNNING
-                and md.user_status is not TaskUserStatus.DONE
-                and not self._scheduler.has_live_runner(task.id)
-            ):
-                self._transition(batch, task, Trigger.PAUSE)
-                self._append_lines(batch, task, "Paused due to restart.")
-                paused.append(task)
-        await self._flush(batch)
-        return [snapshot(task) for task in paused]
-
-    # -- the DAG ----------------------------------------------------------------------------
-
-    async def add_dependency(self, task_id: str, depends_on_id: str) -> None:
-        """Make ``task_id`` wait for ``depends_on_id``; refused if it would close a cycle."""
-        await self._ensure_open()
-        task = self._require(task_id)
-        if depends_on_id in task.metadata.depends_on:
-            return
-        if task.metadata.status not in (
-            TaskStatus.PENDING,
-            TaskStatus.PAUSED,
-        ) or self._scheduler.has_live_runner(task_id):
-            raise DependencyError(
-                f"Task {task_id} is {task.metadata.status.value}; dependencies can only be "
-                "added before a task starts"
-            )
-        self._graph.check_dependency(task_id, depends_on_id, lambda t: self._tasks[t].name)
-        self._graph.add_dependency(task_id, depends_on_id)
-        task.metadata.depends_on.append(depends_on_id)
-        self._scheduler.dependency_added(task_id, self._tasks[depends_on_id])
-        batch = Batch()
-        batch.add(task, TaskEventType.MESSAGE, {"dependsOn": list(task.metadata.depends_on)})
-        self._end_from_upstream(batch, task)
-        await self._flush(batch)
-
-    async def remove_dependency(self, task_id: str, depends_on_id: str) -> None:
-        """Stop ``task_id`` waiting for ``depends_on_id``."""
-        await self._ensure_open()
-        task = self._require(task_id)
-        if depends_on_id not in task.metadata.depends_on:
-            return
-        self._graph.remove_dependency(task_id, depends_on_id)
-        task.metadata.depends_on.remove(depends_on_id)
-        self._scheduler.dependency_removed(task_id, self._tasks[depends_on_id])
-        batch = Batch()
-        batch.add(task, TaskEventType.MESSAGE, {"dependsOn": list(task.metadata.depends_on)})
-        await self._flush(batch)
-
-    def get_dependencies(self, task_id: str) -> list[str]:
-        """The ids of the tasks ``task_id`` waits for."""
-        return list(self._require(task_id).metadata.depends_on)
-
-    def get_dependents(self, task_id: str) -> list[str]:
-        """The ids of the tasks that wait for ``task_id`` directly."""
-        self._require(task_id)
-        return list(self._graph.downstream(task_id))
-
-    def get_downstream(self, task_id: str) -> list[str]:
-        """Every task that waits for ``task_id``, directly or not, in topological order."""
-        self._require(task_id)
-        return self._graph.descendants(task_id)
 
     # -- events -----------------------------------------------------------------------------
 

@@ -220,6 +220,9 @@ def test_every_public_name_has_a_docstring(package, name):
         )
 
 
+OUR_PACKAGES = {"orchestrator", "hookspecs"}
+
+
 def public_members() -> list[tuple[str, str, object]]:
     members: list[tuple[str, str, object]] = []
     seen: set[int] = set()
@@ -229,7 +232,9 @@ def public_members() -> list[tuple[str, str, object]]:
             if not (defined_here(cls) and inspect.isclass(cls)) or id(cls) in seen:
                 continue
             seen.add(id(cls))
-            for member_name, member in vars(cls).items():
+            own = [k for k in cls.__mro__ if k.__module__.split(".")[0] in OUR_PACKAGES]
+            inherited = {name: m for k in reversed(own) for name, m in vars(k).items()}
+            for member_name, member in inherited.items():
                 if member_name.startswith("_"):
                     continue
                 if isinstance(member, classmethod | staticmethod):
