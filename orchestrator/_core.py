@@ -106,6 +106,8 @@ class Core:
     # -- opening ----------------------------------------------------------------------------
 
     async def _ensure_open(self) -> None:
+        if self._opened and not self._stopping:
+            return
         if self._stopping:
             raise ConfigurationError("AgentOrchestratorService is stopped")
         if self._opened:

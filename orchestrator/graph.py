@@ -29,12 +29,14 @@ class TaskGraph:
 
         A new node has no dependents yet, so its edges cannot close a cycle.
         """
+        graph = self._g
         upstream = list(dict.fromkeys(depends_on))
         for dep in upstream:
-            if dep not in self._g or dep == task_id:
+            if dep not in graph or dep == task_id:
                 raise UnknownDependencyError(task_id, dep)
-        self._g.add_node(task_id)
-        self._g.add_edges_from((dep, task_id) for dep in upstream)
+        graph.add_node(task_id)
+        for dep in upstream:
+            graph.add_edge(dep, task_id)
 
     def check_dependency(
         self, task_id: str, depends_on_id: str, name_of: Callable[[str], str]

@@ -173,7 +173,7 @@ class AgentOrchestratorService(TaskControl):
         for dep in upstream:
             if dep not in self._tasks:
                 raise UnknownDependencyError(new_id, dep)
-        world_id = await self._world_id(room_id)
+        world_id = await self._world_id(room_id) if self.runtime is not None else None
         now = now_ms()
         simple = (
             type(description) is str
@@ -231,8 +231,12 @@ class AgentOrchestratorService(TaskControl):
         self._graph.add_task(new_id, upstream)
         self._tasks[new_id] = task
         batch = Batch()
-        batch.add(task, TaskEventType.CREATED, {"name": name, "providerId": provider.id})
-        self._end_from_upstream(batch, task)
+        if self._bus.has_listeners:
+            batch.add(task, TaskEventType.CREATED, {"name": name, "providerId": provider.id})
+        else:
+            batch.touch(task)
+        if upstream:
+            self._end_from_upstream(batch, task)
         await self._flush(batch)
         if self._current_task_id is None:
             self._current_task_id = new_id
