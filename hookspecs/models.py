@@ -80,7 +80,7 @@ class _Document(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict, exclude=True)
     """Keys of the stored dict that this version does not know; written back by ``to_dict()``."""
 
-    _always: ClassVar[frozenset[str]] = frozenset()
+    _key_map: ClassVar[dict[str, str] | None] = None
 
     def to_dict(self) -> dict[str, Any]:
         """The reference's camelCase dict: optional fields only when set, then ``extra`` merged in."""
@@ -103,12 +103,15 @@ class _Document(BaseModel):
 
     @classmethod
     def _field_for_key(cls) -> dict[str, str]:
-        mapping: dict[str, str] = {}
-        for name, info in cls.model_fields.items():
-            if name == "extra":
-                continue
-            mapping[info.alias or name] = name
-            mapping[name] = name
+        # Built once per class: from_dict runs for every task loaded from a store.
+        mapping: dict[str, str] | None = cls.__dict__.get("_key_map")
+        if mapping is None:
+            mapping = {}
+            for name, info in cls.model_fields.items():
+                if name != "extra":
+                    mapping[info.alias or name] = name
+                    mapping[name] = name
+            setattr(cls, "_key_map", mapping)  # noqa: B010
         return mapping
 
     @classmethod

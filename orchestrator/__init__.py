@@ -45,6 +45,7 @@ from orchestrator.errors import (
     IllegalTransitionError,
     InvalidTaskError,
     StepNotFoundError,
+    StoreError,
     TaskCancelledError,
     TaskNotFoundError,
     UnknownDependencyError,
@@ -53,7 +54,7 @@ from orchestrator.errors import (
 from orchestrator.events import EventStream
 from orchestrator.lifecycle import TRANSITIONS, Trigger
 from orchestrator.service import AgentOrchestratorService
-from orchestrator.store import MemoryStore, Store
+from orchestrator.store import MemoryStore, SqliteStore, Store
 from orchestrator.views import RunSummary
 
 __all__ = [
@@ -80,8 +81,10 @@ __all__ = [
     "ProviderError",
     "ProviderTaskExecutionContext",
     "RunSummary",
+    "SqliteStore",
     "StepNotFoundError",
     "Store",
+    "StoreError",
     "TaskCancelledError",
     "TaskEvent",
     "TaskEventType",

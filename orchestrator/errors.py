@@ -136,3 +136,12 @@ class DuplicateProviderError(DagorchError, ValueError):
 
 class TaskCancelledError(DagorchError):
     """Raised inside a provider by ``ctx.checkpoint()`` once its task is cancelled."""
+
+
+class StoreError(DagorchError):
+    """The store cannot be opened, read or written; the message names the file and the cause."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator import (
     AgentOrchestratorPluginOptions,
+    MemoryStore,
+    SqliteStore,
     AgentOrchestratorService,
     AgentProvider,
     reset_configuration,
@@ -25,14 +28,22 @@ def _no_global_configuration() -> Any:
     reset_configuration()
 
 
+@pytest.fixture(params=["memory", "sqlite"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test that makes services runs once on each store."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def make_service() -> AsyncIterator[ServiceFactory]:
+async def make_service(store_kind: str, tmp_path: Path) -> AsyncIterator[ServiceFactory]:
     """Start services with the given providers (default: one succeeding ``ok`` provider).
 
     Scheduler timings are shortened so tests stay fast; keyword arguments override any option.
-    Every service made is stopped after the test.
+    Services share one store per test (a fresh SQLite file, or a MemoryStore) unless ``store=`` is
+    given. Every service made is stopped after the test.
     """
     made: list[AgentOrchestratorService] = []
+    shared = SqliteStore(tmp_path / "test.db") if store_kind == "sqlite" else MemoryStore()
 
     async def factory(*providers: AgentProvider, **options: Any) -> AgentOrchestratorService:
         chosen = list(providers) or [FunctionProvider("ok", succeed)]
@@ -44,7 +55,7 @@ async def make_service() -> AsyncIterator[ServiceFactory]:
             "retry_backoff_max": 0.01,
         }
         settings.update(options)
-        store = settings.pop("store", None)
+        store = settings.pop("store", shared)
         service = await AgentOrchestratorService.start(
             options=AgentOrchestratorPluginOptions(**settings), store=store
         )

@@ -2,5 +2,6 @@
 
 from orchestrator.store._base import Store
 from orchestrator.store.memory import MemoryStore
+from orchestrator.store.sqlite import SqliteStore, default_store_path
 
-__all__ = ["MemoryStore", "Store"]
+__all__ = ["MemoryStore", "SqliteStore", "Store", "default_store_path"]

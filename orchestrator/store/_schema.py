@@ -1,0 +1,79 @@
+"""The SQLite schema, how a file is recognised as ours, and migrations between versions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestrator.errors import StoreError
+
+APPLICATION_ID = 0x64616772
+"""Stored in the file header (``PRAGMA application_id``): ``dagr``, marking a dagorch database."""
+
+SCHEMA_VERSION = 1
+"""The schema this version writes (``PRAGMA user_version``)."""
+
+_V1 = (
+    "CREATE TABLE tasks (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+    " doc TEXT NOT NULL)",
+    "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+
+def _create_v1(connection: sqlite3.Connection) -> None:
+    for statement in _V1:
+        connection.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create_v1}
+"""``MIGRATIONS[n]`` moves a database from schema ``n - 1`` to ``n`` (0 is an empty file)."""
+
+
+def check_existing_file(path: Path) -> None:
+    """Refuse, without changing it, a file that is not a dagorch database or is too new."""
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise StoreError(path, "is a directory, not a database file")
+    if path.stat().st_size == 0:
+        return
+    try:
+        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(path, f"cannot open the database: {exc}") from exc
+    try:
+        application_id = probe.execute("PRAGMA application_id").fetchone()[0]
+        version = probe.execute("PRAGMA user_version").fetchone()[0]
+        tables = probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(path, f"is not a dagorch database ({exc})") from exc
+    finally:
+        probe.close()
+    if application_id != APPLICATION_ID and not (application_id == 0 and tables == 0):
+        raise StoreError(path, "is not a dagorch database (it belongs to another program)")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            path,
+            f"was written by a newer dagorch (schema {version}); this version reads schemas up "
+            f"to {SCHEMA_VERSION}. Upgrade dagorch to open it.",
+        )
+
+
+def migrate(connection: sqlite3.Connection, path: Path) -> None:
+    """Bring the database to ``SCHEMA_VERSION``, one migration per transaction."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(path, f"was written by a newer dagorch (schema {version})")
+    while version < SCHEMA_VERSION:
+        step = version + 1
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[step](connection)
+            connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            connection.execute(f"PRAGMA user_version = {step}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        version = step
