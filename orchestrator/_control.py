@@ -9,7 +9,7 @@ import asyncio
 
 import anyio
 
-from hookspecs.models import OrchestratedTask, TaskEventType, TaskStatus, TaskUserStatus
+from hookspecs.models import OrchestratedTask, TaskEventType, TaskStatus
 from orchestrator._core import Batch, Core
 from orchestrator._handle import ExecutionHandle
 from orchestrator._snapshot import snapshot
@@ -110,22 +110,10 @@ class TaskControl(Core):
         return snapshot(task)
 
     async def detect_and_pause_interrupted_tasks(self) -> list[OrchestratedTask]:
-        """Pause tasks marked running that have no live run (left so by a crash)."""
+        """Pause tasks marked running that have no live run (left so by a crash), adding the
+        output line "Paused due to restart."; returns them."""
         await self._ensure_open()
-        batch = Batch()
-        paused: list[OrchestratedTask] = []
-        for task in self._tasks.values():
-            md = task.metadata
-            if (
-                md.status is TaskStatus.RUNNING
-                and md.user_status is not TaskUserStatus.DONE
-                and not self._scheduler.has_live_runner(task.id)
-            ):
-                self._transition(batch, task, Trigger.PAUSE)
-                self._append_lines(batch, task, "Paused due to restart.")
-                paused.append(task)
-        await self._flush(batch)
-        return [snapshot(task) for task in paused]
+        return [snapshot(task) for task in await self._recover_interrupted(requeue=False)]
 
     # -- the DAG ----------------------------------------------------------------------------
 

@@ -13,7 +13,14 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
-from hookspecs.models import OrchestratedTask, TaskEventType, TaskResult, TaskStatus, now_ms
+from hookspecs.models import (
+    OrchestratedTask,
+    TaskEventType,
+    TaskResult,
+    TaskStatus,
+    TaskUserStatus,
+    now_ms,
+)
 from orchestrator._handle import ExecutionHandle
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import ConfigurationError, TaskNotFoundError, UnknownProviderError
@@ -129,6 +136,29 @@ class Core:
         current = await self._store.get_value(CURRENT_TASK_KEY)
         if isinstance(current, str) and current in self._tasks:
             self._current_task_id = current
+        if self.options.recovery != "none":
+            await self._recover_interrupted(requeue=self.options.recovery == "requeue_retryable")
+
+    async def _recover_interrupted(self, *, requeue: bool) -> list[OrchestratedTask]:
+        """Deal with tasks marked running that have no live run (a crash left them so):
+        queue again those with attempts left when ``requeue``, pause the others."""
+        batch = Batch()
+        recovered: list[OrchestratedTask] = []
+        for task in self._tasks.values():
+            md = task.metadata
+            if md.status is not TaskStatus.RUNNING or self._scheduler.has_live_runner(task.id):
+                continue
+            if requeue and md.attempts <= md.retries:
+                self._transition(batch, task, Trigger.REQUEUE)
+                self._append_lines(batch, task, "Interrupted by a restart; queued again.")
+            elif md.user_status is not TaskUserStatus.DONE:
+                self._transition(batch, task, Trigger.PAUSE)
+                self._append_lines(batch, task, "Paused due to restart.")
+            else:
+                continue
+            recovered.append(task)
+        await self._flush(batch)
+        return recovered
 
     def _require_running_sync(self) -> None:
         if self._stopping:

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from hookspecs.provider import AgentProvider
 from orchestrator.errors import ConfigurationError
 
+RECOVERY_POLICIES = ("requeue_retryable", "pause", "none")
+"""The accepted values of ``AgentOrchestratorPluginOptions.recovery``."""
+
 
 @dataclass
 class AgentOrchestratorPluginOptions:
@@ -40,6 +43,10 @@ class AgentOrchestratorPluginOptions:
     """The longest wait between two attempts."""
     cancel_grace_period: float = 1.0
     """Seconds a cancelled provider has to return on its own before its coroutine is cancelled."""
+    recovery: str = "requeue_retryable"
+    """What a starting service does with tasks a crash left marked running: ``"requeue_retryable"``
+    queues again those with retries left and pauses the rest, ``"pause"`` pauses them all (the
+    reference's ``detect_and_pause_interrupted_tasks``), ``"none"`` leaves them for the host."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -49,6 +56,7 @@ class AgentOrchestratorPluginOptions:
             "retry_backoff": self.retry_backoff >= 0,
             "retry_backoff_max": self.retry_backoff_max >= 0,
             "cancel_grace_period": self.cancel_grace_period >= 0,
+            "recovery": self.recovery in RECOVERY_POLICIES,
         }
         for provider_id, limit in self.provider_concurrency.items():
             checks[f"provider_concurrency.{provider_id}"] = limit >= 1

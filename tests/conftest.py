@@ -10,10 +10,10 @@ import pytest
 
 from orchestrator import (
     AgentOrchestratorPluginOptions,
-    MemoryStore,
-    SqliteStore,
     AgentOrchestratorService,
     AgentProvider,
+    MemoryStore,
+    SqliteStore,
     reset_configuration,
 )
 from orchestrator.testing import FunctionProvider, succeed

@@ -831,7 +831,7 @@ def running_task(task_id: str, user_status: TaskUserStatus = TaskUserStatus.OPEN
 async def test_a_task_left_running_without_a_run_is_paused(make_service):
     store = MemoryStore()
     await store.put_tasks([running_task("interrupted")])
-    service = await make_service(store=store)
+    service = await make_service(store=store, recovery="none")
 
     paused = await service.detect_and_pause_interrupted_tasks()
 
@@ -845,7 +845,7 @@ async def test_a_task_left_running_without_a_run_is_paused(make_service):
 async def test_a_running_task_the_user_marked_done_is_not_paused(make_service):
     store = MemoryStore()
     await store.put_tasks([running_task("finished-for-user", TaskUserStatus.DONE)])
-    service = await make_service(store=store)
+    service = await make_service(store=store, recovery="none")
     assert await service.detect_and_pause_interrupted_tasks() == []
     assert (await service.get_task("finished-for-user")).metadata.status is TaskStatus.RUNNING
 
