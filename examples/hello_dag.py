@@ -2,18 +2,22 @@
 
 plan -> three research steps in parallel -> merge -> review. Each "agent" is a tiny provider
 defined here; the review task is paused while it runs and resumed, and one optional task is
-cancelled, to show control reaching providers. Run it with ``python examples/hello_dag.py``.
+cancelled, to show control reaching providers. State is kept in a fresh SQLite file (the
+embedded default store) whose path is printed. Run it with ``python examples/hello_dag.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from pathlib import Path
 
 from orchestrator import (
     AgentOrchestratorPluginOptions,
     AgentOrchestratorService,
     OrchestratedTask,
     ProviderTaskExecutionContext,
+    SqliteStore,
     TaskEvent,
     TaskEventType,
     TaskResult,
@@ -74,7 +78,8 @@ async def main() -> int:
     options = AgentOrchestratorPluginOptions(
         providers=[Planner(), Researcher(), Merger()], default_provider_id="researcher"
     )
-    async with await AgentOrchestratorService.start(options=options) as service:
+    store = SqliteStore(Path(tempfile.mkdtemp(prefix="dagorch-hello-")) / "hello.db")
+    async with await AgentOrchestratorService.start(options=options, store=store) as service:
         names: dict[str, str] = {}
 
         def show(event: TaskEvent) -> None:
@@ -132,6 +137,7 @@ async def main() -> int:
         merged = await service.get_task(merge.id)
         assert merged is not None and merged.metadata.result is not None
         print(f"\nMerged result: {merged.metadata.result.summary}")
+        print(f"State kept in {store.path}")
         return 0 if merged.metadata.status.value == "completed" else 1
 
 

@@ -29,7 +29,7 @@ from orchestrator.graph import TaskGraph
 from orchestrator.lifecycle import Trigger, next_status
 from orchestrator.registry import ProviderRegistry
 from orchestrator.scheduler import Scheduler
-from orchestrator.store import MemoryStore, Store
+from orchestrator.store import SqliteStore, Store
 from orchestrator.views import OUTPUT_LINES_KEPT
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class Core:
         self.runtime = runtime
         self._given_options = options
         self.options = options or AgentOrchestratorPluginOptions()
-        self._store: Store = store if store is not None else MemoryStore()
+        self._store: Store = store if store is not None else SqliteStore()
         self._bus = EventBus()
         self._registry = ProviderRegistry()
         self._graph = TaskGraph()

@@ -67,7 +67,8 @@ class AgentOrchestratorService(TaskControl):
         options: AgentOrchestratorPluginOptions | None = None,
         store: Store | None = None,
     ) -> Self:
-        """A started service: options default to the configured ones, the store to memory."""
+        """A started service: options default to the configured ones, the store to SQLite in
+        ``$DAGORCH_HOME`` (else ``.dagorch/`` in the current folder)."""
         service = cls(runtime, options=options, store=store)
         await service._ensure_open()
         return service

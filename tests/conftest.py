@@ -28,6 +28,14 @@ def _no_global_configuration() -> Any:
     reset_configuration()
 
 
+@pytest.fixture(autouse=True)
+def _dagorch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A service started without a store keeps its SQLite file in the test's own folder."""
+    home = tmp_path / "dagorch-home"
+    monkeypatch.setenv("DAGORCH_HOME", str(home))
+    return home
+
+
 @pytest.fixture(params=["memory", "sqlite"])
 def store_kind(request: pytest.FixtureRequest) -> str:
     """Every test that makes services runs once on each store."""
