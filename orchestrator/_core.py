@@ -253,12 +253,16 @@ class Core:
 
     async def _flush(self, batch: Batch) -> None:
         """Store the batch's tasks in one write, then deliver its events."""
-        if batch.tasks:
-            await self._store.put_tasks(list(batch.tasks.values()))
-        if batch.events and self._bus.has_listeners:
-            for event_type, task_id, data in batch.events:
-                await self._bus.deliver(self._bus.build(event_type, task_id, data))
-        self._scheduler.settled(batch.tasks.values())
+        try:
+            if batch.tasks:
+                await self._store.put_tasks(list(batch.tasks.values()))
+            if batch.events and self._bus.has_listeners:
+                for event_type, task_id, data in batch.events:
+                    await self._bus.deliver(self._bus.build(event_type, task_id, data))
+        finally:
+            # Waiters are released even when the store refused the write: the error reaches the
+            # caller (or the runner's log), and nobody waits forever for a state already reached.
+            self._scheduler.settled(batch.tasks.values())
 
     def _emit_nowait(self, event_type: TaskEventType, task_id: str, data: dict[str, Any]) -> None:
         """Emit from a synchronous method: async handlers run in the background."""

@@ -47,7 +47,7 @@ def check_existing_file(path: Path) -> None:
         version = probe.execute("PRAGMA user_version").fetchone()[0]
         tables = probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        raise StoreError(path, f"is not a dagorch database ({exc})") from exc
+        raise StoreError(path, describe_database_error(exc)) from exc
     finally:
         probe.close()
     if application_id != APPLICATION_ID and not (application_id == 0 and tables == 0):
@@ -77,3 +77,13 @@ def migrate(connection: sqlite3.Connection, path: Path) -> None:
             connection.execute("ROLLBACK")
             raise
         version = step
+
+
+def describe_database_error(exc: sqlite3.Error) -> str:
+    """What an SQLite error says about the file, in words a user can act on."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_NOTADB":
+        return f"is not a dagorch database ({exc})"
+    if name == "SQLITE_CORRUPT":
+        return f"is damaged ({exc}); restore it from a backup or move it aside"
+    return f"database error: {exc}"

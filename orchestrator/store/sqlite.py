@@ -22,7 +22,12 @@ from typing import Any, TypeVar
 
 from hookspecs.models import JsonValue, OrchestratedTask
 from orchestrator.errors import StoreError
-from orchestrator.store._schema import APPLICATION_ID, check_existing_file, migrate
+from orchestrator.store._schema import (
+    APPLICATION_ID,
+    check_existing_file,
+    describe_database_error,
+    migrate,
+)
 
 DEFAULT_FILE_NAME = "dagorch.db"
 """The database file's name inside the dagorch home folder."""
@@ -42,8 +47,12 @@ def default_store_path() -> Path:
 class SqliteStore:
     """Tasks, named values and their history in one SQLite file (``default_store_path()``)."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, busy_timeout: float = 10.0
+    ) -> None:
         self.path = Path(path) if path is not None else default_store_path()
+        self.busy_timeout = busy_timeout
+        """Seconds to wait for a lock another process holds before failing."""
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._connection: sqlite3.Connection | None = None
@@ -78,12 +87,12 @@ class SqliteStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=10
+                path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
             )
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(path, f"cannot open the database: {exc}") from exc
         try:
-            connection.execute("PRAGMA busy_timeout = 10000")
+            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(path, f"cannot switch to WAL mode (journal mode is {mode})")
@@ -91,7 +100,7 @@ class SqliteStore:
             migrate(connection, path)
         except sqlite3.Error as exc:
             connection.close()
-            raise StoreError(path, f"cannot prepare the database: {exc}") from exc
+            raise StoreError(path, describe_database_error(exc)) from exc
         except BaseException:
             connection.close()
             raise
@@ -133,7 +142,7 @@ class SqliteStore:
                     self._run_group(connection, [item])
                 return
             _, loop, future = group[0]
-            error = StoreError(self.path, f"write failed: {exc}")
+            error = StoreError(self.path, describe_database_error(exc))
             loop.call_soon_threadsafe(_settle, future, None, error)
             return
         except BaseException as exc:

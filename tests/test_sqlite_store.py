@@ -1,0 +1,169 @@
+"""The SQLite store refuses what is not its own, reports failures clearly and loses nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from orchestrator import (
+    AgentOrchestratorPluginOptions,
+    AgentOrchestratorService,
+    OrchestratedTask,
+    SqliteStore,
+    StoreError,
+)
+from orchestrator.store._schema import APPLICATION_ID, SCHEMA_VERSION
+from orchestrator.store.sqlite import default_store_path
+from orchestrator.testing import FunctionProvider, succeed
+
+
+async def started(path: Path, **kwargs) -> AgentOrchestratorService:
+    options = AgentOrchestratorPluginOptions(providers=[FunctionProvider("ok", succeed)])
+    return await AgentOrchestratorService.start(options=options, store=SqliteStore(path, **kwargs))
+
+
+async def test_the_default_file_is_in_dagorch_home(_dagorch_home):
+    service = await started(default_store_path())
+    await service.create_task("kept", "")
+    await service.stop()
+
+    assert (_dagorch_home / "dagorch.db").exists()
+
+
+async def test_a_file_that_is_not_a_database_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("my notes, not a database\n" * 100)
+    before = path.read_bytes()
+
+    with pytest.raises(StoreError, match=r"notes\.db: is not a dagorch database"):
+        await started(path)
+
+    assert path.read_bytes() == before
+
+
+async def test_another_programs_database_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE invoices (id INTEGER)")
+    before = path.read_bytes()
+
+    with pytest.raises(StoreError, match="belongs to another program"):
+        await started(path)
+
+    assert path.read_bytes() == before
+
+
+async def test_a_database_from_a_newer_dagorch_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as future:
+        future.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        future.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        future.execute("CREATE TABLE tasks (x)")
+
+    with pytest.raises(StoreError, match=r"newer dagorch \(schema 2\).*Upgrade dagorch"):
+        await started(path)
+
+
+async def test_an_older_schema_is_migrated_forward(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    service = await started(path)
+    await service.create_task("new", "")
+    await service.stop()
+
+    with sqlite3.connect(path) as migrated:
+        assert migrated.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert migrated.execute("SELECT count(*) FROM tasks").fetchone()[0] == 1
+
+
+async def test_a_truncated_database_gives_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "cut.db"
+    service = await started(path)
+    for i in range(200):
+        await service.create_task(f"t{i}", "x" * 500)
+    await service.stop()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+    with pytest.raises(
+        StoreError, match=r"cut\.db: is damaged \(database disk image is malformed\)"
+    ):
+        await started(path)
+
+
+async def test_a_location_that_cannot_be_written_gives_an_error_naming_the_file(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    path = blocker / "dagorch.db"
+
+    with pytest.raises(StoreError, match=r"a-file/dagorch\.db: cannot open the database"):
+        await started(path)
+
+
+async def test_a_full_disk_fails_the_write_clearly_and_keeps_what_was_committed(tmp_path):
+    path = tmp_path / "full.db"
+    service = await started(path)
+    kept = await service.create_task("kept", "")
+    store = service.store
+    assert isinstance(store, SqliteStore)
+    pages = store._connection.execute("PRAGMA page_count").fetchone()[0]
+    store._connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    with pytest.raises(StoreError, match=r"full\.db: database error: database or disk is full"):
+        await service.create_task("too much", "y" * 200_000)
+    await service.stop()
+
+    reopened = await started(path)
+    assert [t.name for t in await reopened.get_tasks()] == ["kept"]
+    assert (await reopened.get_task(kept.id)) is not None
+    await reopened.stop()
+
+
+async def test_a_database_locked_by_another_process_gives_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "locked.db"
+    service = await started(path)
+    await service.stop()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match=r"locked\.db: .*database is locked"):
+            reopened = await started(path, busy_timeout=0.2)
+            await reopened.create_task("blocked", "")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+async def test_writes_from_many_coroutines_are_committed_together_and_all_kept(tmp_path):
+    import anyio
+
+    service = await started(tmp_path / "many.db")
+    task = await service.create_task("t", "")
+    async with anyio.create_task_group() as tg:
+        for i in range(300):
+            tg.start_soon(service.append_output, task.id, f"line {i}")
+    await service.stop()
+
+    reopened = await started(tmp_path / "many.db")
+    output = (await reopened.get_task(task.id)).metadata.output
+    assert sorted(output) == sorted(f"line {i}" for i in range(300))
+    await reopened.stop()
+
+
+async def test_a_task_with_unknown_keys_keeps_them_across_a_reopen(tmp_path):
+    store = SqliteStore(tmp_path / "extra.db")
+    await store.open()
+    await store.put_tasks(
+        [OrchestratedTask.from_dict({"id": "x", "name": "x", "futureField": [1]})]
+    )
+    await store.close()
+
+    await store.open()
+    [loaded] = await store.load_tasks()
+    await store.close()
+
+    assert loaded.extra == {"futureField": [1]}
