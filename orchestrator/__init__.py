@@ -51,7 +51,7 @@ from orchestrator.errors import (
     UnknownDependencyError,
     UnknownProviderError,
 )
-from orchestrator.events import EventStream
+from orchestrator.events import EventFollower, EventStream
 from orchestrator.lifecycle import TRANSITIONS, Trigger
 from orchestrator.service import AgentOrchestratorService
 from orchestrator.store import MemoryStore, SqliteStore, Store
@@ -70,6 +70,7 @@ __all__ = [
     "DependentsExistError",
     "DuplicateProviderError",
     "DuplicateTaskError",
+    "EventFollower",
     "EventStream",
     "ExecutionHandle",
     "IllegalTransitionError",

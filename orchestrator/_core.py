@@ -136,6 +136,7 @@ class Core:
         current = await self._store.get_value(CURRENT_TASK_KEY)
         if isinstance(current, str) and current in self._tasks:
             self._current_task_id = current
+        await self._store.prune_events(self.options.event_log_limit)
         if self.options.recovery != "none":
             await self._recover_interrupted(requeue=self.options.recovery == "requeue_retryable")
 
@@ -202,7 +203,7 @@ class Core:
             fields["completed_at"] = now_ms()
         if error is not None:
             fields["error"] = error
-        if not self._bus.has_listeners:
+        if not self._records_events:
             batch.touch(task)
         else:
             if data is None:
@@ -215,6 +216,11 @@ class Core:
             for down in self._graph.descendants(task.id) if self._has_dependents(task.id) else ():
                 self._end_from_upstream(batch, self._tasks[down], propagate=False)
         return True
+
+    @property
+    def _records_events(self) -> bool:
+        """True when events must be built: somebody listens, or the store logs them."""
+        return self._store.logs_events or self._bus.has_listeners
 
     def _has_dependents(self, task_id: str) -> bool:
         return next(self._graph.downstream(task_id), None) is not None
@@ -246,7 +252,7 @@ class Core:
         output.extend(lines)
         if len(output) > OUTPUT_LINES_KEPT:
             del output[: len(output) - OUTPUT_LINES_KEPT]
-        if self._bus.has_listeners:
+        if self._records_events:
             batch.add(task, TaskEventType.OUTPUT, {"output": lines})
         else:
             batch.touch(task)
@@ -254,11 +260,19 @@ class Core:
     async def _flush(self, batch: Batch) -> None:
         """Store the batch's tasks in one write, then deliver its events."""
         try:
-            if batch.tasks:
+            events = batch.events
+            first: int | None = None
+            if events and self._store.logs_events:
+                now = now_ms()
+                records = [(kind.value, task_id, data, now) for kind, task_id, data in events]
+                first = await self._store.put_tasks(list(batch.tasks.values()), records)
+            elif batch.tasks:
                 await self._store.put_tasks(list(batch.tasks.values()))
-            if batch.events and self._bus.has_listeners:
-                for event_type, task_id, data in batch.events:
-                    await self._bus.deliver(self._bus.build(event_type, task_id, data))
+            if events and self._bus.has_listeners:
+                bus = self._bus
+                for index, (event_type, task_id, data) in enumerate(events):
+                    seq = None if first is None else first + index
+                    await bus.deliver(bus.build(event_type, task_id, data, seq))
         finally:
             # Waiters are released even when the store refused the write: the error reaches the
             # caller (or the runner's log), and nobody waits forever for a state already reached.
@@ -337,7 +351,7 @@ class Core:
         failure = None if trigger is Trigger.COMPLETE else (error or result.error or "Failed")
         data = (
             {"success": result.success, "summary": result.summary, "error": result.error}
-            if self._bus.has_listeners
+            if self._records_events
             else None
         )
         self._transition(batch, task, trigger, error=failure, data=data)

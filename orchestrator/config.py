@@ -43,6 +43,9 @@ class AgentOrchestratorPluginOptions:
     """The longest wait between two attempts."""
     cancel_grace_period: float = 1.0
     """Seconds a cancelled provider has to return on its own before its coroutine is cancelled."""
+    event_log_limit: int = 100_000
+    """How many of the newest events a logging store keeps; older ones are pruned at start and
+    stop."""
     recovery: str = "requeue_retryable"
     """What a starting service does with tasks a crash left marked running: ``"requeue_retryable"``
     queues again those with retries left and pauses the rest, ``"pause"`` pauses them all (the
@@ -57,6 +60,7 @@ class AgentOrchestratorPluginOptions:
             "retry_backoff_max": self.retry_backoff_max >= 0,
             "cancel_grace_period": self.cancel_grace_period >= 0,
             "recovery": self.recovery in RECOVERY_POLICIES,
+            "event_log_limit": self.event_log_limit >= 0,
         }
         for provider_id, limit in self.provider_concurrency.items():
             checks[f"provider_concurrency.{provider_id}"] = limit >= 1

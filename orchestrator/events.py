@@ -80,6 +80,69 @@ class EventStream:
         self._receive.close()
 
 
+EventReader = Callable[[int, int], Awaitable[list[TaskEvent]]]
+"""Reads logged events: ``reader(after, limit)`` gives those numbered above ``after``."""
+
+
+class EventFollower:
+    """Replays logged events after a cursor, then follows live ones, with no gap and no repeat.
+
+    It subscribes to live events before reading the log, so an event emitted while the log is
+    being read arrives once: from the log, and its live copy is skipped by number. ``cursor`` is
+    the number of the last event returned; a consumer that keeps it can resume after a restart.
+    """
+
+    def __init__(self, bus: EventBus, reader: EventReader, after: int, event: str) -> None:
+        self._live = bus.stream(event)
+        self._reader = reader
+        self._event = event
+        self.cursor = after
+        self._read_up_to = after
+        self._backlog: list[TaskEvent] = []
+        self._replaying = True
+
+    def __aiter__(self) -> EventFollower:
+        return self
+
+    async def __anext__(self) -> TaskEvent:
+        while True:
+            if self._backlog:
+                event = self._backlog.pop(0)
+                self.cursor = event.seq
+                return event
+            if self._replaying:
+                page = await self._reader(self._read_up_to, 500)
+                if page:
+                    self._read_up_to = page[-1].seq
+                    self._backlog = [e for e in page if self._event in (ALL_EVENTS, e.type.value)]
+                    continue
+                self._replaying = False
+            event = await self._live.__anext__()
+            if event.seq > self._read_up_to:
+                self.cursor = self._read_up_to = event.seq
+                return event
+
+    async def next(self, timeout: float | None = None) -> TaskEvent:
+        """The next event; ``TimeoutError`` if none arrives within ``timeout`` seconds."""
+        with anyio.fail_after(timeout):
+            return await self.__anext__()
+
+    def close(self) -> None:
+        """Stop following."""
+        self._live.close()
+
+    async def __aenter__(self) -> EventFollower:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 class EventBus:
     """Handlers by event name (or ``"task"`` for all) plus any number of streams.
 
@@ -114,16 +177,30 @@ class EventBus:
         """A new stream of events named ``event`` (all events by default)."""
         return EventStream(self, _key(event))
 
+    def follow(
+        self, reader: EventReader, after: int, event: str | TaskEventType = ALL_EVENTS
+    ) -> EventFollower:
+        """Logged events after ``after`` from ``reader``, then live ones."""
+        return EventFollower(self, reader, after, _key(event))
+
     def _drop_stream(self, stream: EventStream) -> None:
         if stream in self._streams:
             self._streams.remove(stream)
 
     def build(
-        self, event_type: TaskEventType, task_id: str, data: dict[str, Any] | None
+        self,
+        event_type: TaskEventType,
+        task_id: str,
+        data: dict[str, Any] | None,
+        seq: int | None = None,
     ) -> TaskEvent:
-        """A numbered event."""
-        self.seq += 1
-        return TaskEvent(type=event_type, task_id=task_id, data=data, seq=self.seq)
+        """An event numbered ``seq`` (given by the store's log), else by this bus's own count."""
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        else:
+            self.seq = seq
+        return TaskEvent(type=event_type, task_id=task_id, data=data, seq=seq)
 
     async def deliver(self, event: TaskEvent) -> None:
         """Hand ``event`` to streams, then to its handlers, then to the catch-all handlers, each

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from hookspecs.models import (
     OrchestratedTask,
     OrchestratedTaskMetadata,
+    TaskEvent,
     TaskEventType,
     TaskResult,
     TaskStatus,
@@ -37,7 +38,7 @@ from orchestrator.errors import (
     StepNotFoundError,
     UnknownDependencyError,
 )
-from orchestrator.events import ALL_EVENTS, EventHandler, EventStream
+from orchestrator.events import ALL_EVENTS, EventFollower, EventHandler, EventStream
 from orchestrator.lifecycle import Trigger, trigger_for
 from orchestrator.store import Store
 from orchestrator.views import (
@@ -88,6 +89,7 @@ class AgentOrchestratorService(TaskControl):
         await self._flush(batch)
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        await self._store.prune_events(self.options.event_log_limit)
         self._bus.close()
         await self._store.close()
 
@@ -232,7 +234,7 @@ class AgentOrchestratorService(TaskControl):
         self._graph.add_task(new_id, upstream)
         self._tasks[new_id] = task
         batch = Batch()
-        if self._bus.has_listeners:
+        if self._records_events:
             batch.add(task, TaskEventType.CREATED, {"name": name, "providerId": provider.id})
         else:
             batch.touch(task)
@@ -462,6 +464,22 @@ class AgentOrchestratorService(TaskControl):
     def stream_events(self, event: str | TaskEventType = ALL_EVENTS) -> EventStream:
         """An async iterator over the events emitted from now on."""
         return self._bus.stream(event)
+
+    async def read_events(self, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
+        """Logged events numbered above ``after``, oldest first (empty on a store without a log)."""
+        await self._ensure_open()
+        return await self._store.read_events(after, limit)
+
+    def follow_events(
+        self, after: int = 0, event: str | TaskEventType = ALL_EVENTS
+    ) -> EventFollower:
+        """Replay logged events numbered above ``after``, then follow live ones.
+
+        Keep ``follower.cursor`` to resume after a restart:
+        ``async for event in service.follow_events(after=cursor): ...``
+        """
+        self._require_running_sync()
+        return self._bus.follow(self._store.read_events, after, event)
 
     # -- helpers ----------------------------------------------------------------------------
 

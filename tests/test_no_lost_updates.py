@@ -30,7 +30,15 @@ class SuspendingStore:
         await anyio.lowlevel.checkpoint()
         return [OrchestratedTask.from_dict(row) for row in self.rows.values()]
 
-    async def put_tasks(self, tasks: Sequence[OrchestratedTask]) -> None:
+    logs_events = False
+
+    async def read_events(self, after: int = 0, limit: int = 1000) -> list[Any]:
+        return []
+
+    async def prune_events(self, keep: int) -> int:
+        return 0
+
+    async def put_tasks(self, tasks: Sequence[OrchestratedTask], events: Any = ()) -> None:
         rows = [task.to_dict() for task in tasks]
         await anyio.lowlevel.checkpoint()
         for row in rows:

@@ -14,7 +14,7 @@ from orchestrator import (
     SqliteStore,
     StoreError,
 )
-from orchestrator.store._schema import APPLICATION_ID, SCHEMA_VERSION
+from orchestrator.store._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from orchestrator.store.sqlite import default_store_path
 from orchestrator.testing import FunctionProvider, succeed
 
@@ -62,8 +62,28 @@ async def test_a_database_from_a_newer_dagorch_is_refused(tmp_path):
         future.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
         future.execute("CREATE TABLE tasks (x)")
 
-    with pytest.raises(StoreError, match=r"newer dagorch \(schema 2\).*Upgrade dagorch"):
+    newer = rf"newer dagorch \(schema {SCHEMA_VERSION + 1}\).*Upgrade dagorch"
+    with pytest.raises(StoreError, match=newer):
         await started(path)
+
+
+async def test_a_schema_1_database_gains_the_event_log_and_keeps_its_tasks(tmp_path):
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as old:
+        MIGRATIONS[1](old)
+        old.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        old.execute("PRAGMA user_version = 1")
+        doc = OrchestratedTask(id="kept", name="kept").model_dump_json(by_alias=True)
+        old.execute("INSERT INTO tasks (id, doc) VALUES ('kept', ?)", (doc,))
+
+    service = await started(path)
+    await service.rename_task("kept", "renamed")
+    events = await service.read_events()
+    await service.stop()
+
+    assert [e.data for e in events] == [{"message": "Renamed task to: renamed"}]
+    with sqlite3.connect(path) as migrated:
+        assert migrated.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 async def test_an_older_schema_is_migrated_forward(tmp_path):

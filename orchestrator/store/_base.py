@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
-from hookspecs.models import JsonValue, OrchestratedTask
+from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent
+
+EventRecord = tuple[str, str, dict[str, Any] | None, int]
+"""An event to log: its type, task id, data and timestamp (epoch ms)."""
 
 
 class Store(Protocol):
@@ -29,8 +32,27 @@ class Store(Protocol):
         """Every stored task, oldest first, as objects the caller may keep and change."""
         ...
 
-    async def put_tasks(self, tasks: Sequence[OrchestratedTask]) -> None:
-        """Insert or replace these tasks, all together or none."""
+    @property
+    def logs_events(self) -> bool:
+        """True when the store keeps an event log (and numbers the events)."""
+        ...
+
+    async def put_tasks(
+        self, tasks: Sequence[OrchestratedTask], events: Sequence[EventRecord] = ()
+    ) -> int | None:
+        """Insert or replace these tasks and log these events, all together or none.
+
+        Returns the number given to the first event (the others follow in order), or None when
+        no event was logged.
+        """
+        ...
+
+    async def read_events(self, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
+        """Logged events numbered above ``after``, oldest first, at most ``limit``."""
+        ...
+
+    async def prune_events(self, keep: int) -> int:
+        """Delete all but the newest ``keep`` events; returns how many were deleted."""
         ...
 
     async def delete_task(self, task_id: str) -> None:

@@ -11,7 +11,7 @@ from orchestrator.errors import StoreError
 APPLICATION_ID = 0x64616772
 """Stored in the file header (``PRAGMA application_id``): ``dagr``, marking a dagorch database."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this version writes (``PRAGMA user_version``)."""
 
 _V1 = (
@@ -26,7 +26,14 @@ def _create_v1(connection: sqlite3.Connection) -> None:
         connection.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create_v1}
+def _add_event_log(connection: sqlite3.Connection) -> None:
+    connection.execute(
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
+        " type TEXT NOT NULL, task_id TEXT NOT NULL, data TEXT)"
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create_v1, 2: _add_event_log}
 """``MIGRATIONS[n]`` moves a database from schema ``n - 1`` to ``n`` (0 is an empty file)."""
 
 

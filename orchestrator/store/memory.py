@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hookspecs.models import JsonValue, OrchestratedTask
+from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent
+from orchestrator.store._base import EventRecord
 
 
 class MemoryStore:
@@ -29,10 +30,24 @@ class MemoryStore:
         """Copies of every task, oldest first."""
         return [task.model_copy(deep=True) for task in self._tasks.values()]
 
-    async def put_tasks(self, tasks: Sequence[OrchestratedTask]) -> None:
-        """Keep these tasks."""
+    logs_events = False
+    """No event log: events are delivered live only."""
+
+    async def put_tasks(
+        self, tasks: Sequence[OrchestratedTask], events: Sequence[EventRecord] = ()
+    ) -> int | None:
+        """Keep these tasks (events are not logged)."""
         for task in tasks:
             self._tasks[task.id] = task
+        return None
+
+    async def read_events(self, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
+        """Always empty: this store keeps no event log."""
+        return []
+
+    async def prune_events(self, keep: int) -> int:
+        """Nothing to prune."""
+        return 0
 
     async def delete_task(self, task_id: str) -> None:
         """Forget a task."""

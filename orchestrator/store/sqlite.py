@@ -20,8 +20,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hookspecs.models import JsonValue, OrchestratedTask
+from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent, TaskEventType
 from orchestrator.errors import StoreError
+from orchestrator.store._base import EventRecord
 from orchestrator.store._schema import (
     APPLICATION_ID,
     check_existing_file,
@@ -170,10 +171,60 @@ class SqliteStore:
         )
         return [OrchestratedTask.from_dict(json.loads(doc)) for (doc,) in rows]
 
-    async def put_tasks(self, tasks: Sequence[OrchestratedTask]) -> None:
-        """Insert or replace these tasks in one transaction."""
+    logs_events = True
+    """Events are logged in the same transaction as the change they describe."""
+
+    async def put_tasks(
+        self, tasks: Sequence[OrchestratedTask], events: Sequence[EventRecord] = ()
+    ) -> int | None:
+        """Insert or replace these tasks and log these events in one transaction."""
         rows = [(task.id, _document(task)) for task in tasks]
-        await self._call(lambda c: c.executemany(_UPSERT_TASK, rows))
+        logged = [
+            (ts, kind, task_id, None if data is None else json.dumps(data))
+            for kind, task_id, data, ts in events
+        ]
+
+        def write(connection: sqlite3.Connection) -> int | None:
+            if rows:
+                connection.executemany(_UPSERT_TASK, rows)
+            if not logged:
+                return None
+            connection.executemany(_INSERT_EVENT, logged)
+            last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
+            return int(last) - len(logged) + 1
+
+        return await self._call(write)
+
+    async def read_events(self, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
+        """Logged events numbered above ``after``, oldest first."""
+        rows = await self._call(
+            lambda c: c.execute(
+                "SELECT seq, ts, type, task_id, data FROM events WHERE seq > ? ORDER BY seq"
+                " LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        )
+        return [
+            TaskEvent(
+                seq=seq,
+                timestamp=ts,
+                type=TaskEventType(kind),
+                task_id=task_id,
+                data=None if data is None else json.loads(data),
+            )
+            for seq, ts, kind, task_id, data in rows
+        ]
+
+    async def prune_events(self, keep: int) -> int:
+        """Delete all but the newest ``keep`` events."""
+
+        def prune(connection: sqlite3.Connection) -> int:
+            cursor = connection.execute(
+                "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - ?", (keep,)
+            )
+            return int(cursor.rowcount)
+
+        return await self._call(prune)
 
     async def delete_task(self, task_id: str) -> None:
         """Remove a task."""
@@ -198,6 +249,7 @@ class SqliteStore:
 _UPSERT_TASK = (
     "INSERT INTO tasks (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"
 )
+_INSERT_EVENT = "INSERT INTO events (ts, type, task_id, data) VALUES (?, ?, ?, ?)"
 _UPSERT_VALUE = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
