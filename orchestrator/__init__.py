@@ -44,6 +44,7 @@ from orchestrator.errors import (
     DuplicateTaskError,
     IllegalTransitionError,
     InvalidTaskError,
+    RemoteControlError,
     StepNotFoundError,
     StoreError,
     TaskCancelledError,
@@ -53,6 +54,7 @@ from orchestrator.errors import (
 )
 from orchestrator.events import EventFollower, EventStream
 from orchestrator.lifecycle import TRANSITIONS, Trigger
+from orchestrator.remote import RemoteControl
 from orchestrator.service import AgentOrchestratorService
 from orchestrator.store import MemoryStore, SqliteStore, Store
 from orchestrator.views import RunSummary
@@ -81,6 +83,8 @@ __all__ = [
     "OrchestratedTaskMetadata",
     "ProviderError",
     "ProviderTaskExecutionContext",
+    "RemoteControl",
+    "RemoteControlError",
     "RunSummary",
     "SqliteStore",
     "StepNotFoundError",

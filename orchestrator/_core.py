@@ -22,6 +22,7 @@ from hookspecs.models import (
     now_ms,
 )
 from orchestrator._handle import ExecutionHandle
+from orchestrator._inbox import take_lease
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import ConfigurationError, TaskNotFoundError, UnknownProviderError
 from orchestrator.events import EventBus
@@ -30,6 +31,7 @@ from orchestrator.lifecycle import Trigger, next_status
 from orchestrator.registry import ProviderRegistry
 from orchestrator.scheduler import Scheduler
 from orchestrator.store import SqliteStore, Store
+from orchestrator.store._shared import SharedStore
 from orchestrator.views import OUTPUT_LINES_KEPT
 
 if TYPE_CHECKING:
@@ -99,6 +101,8 @@ class Core:
         self._stopping = False
         self._background: set[asyncio.Task[Any]] = set()
         self._handles: dict[str, ExecutionHandle] = {}
+        self._lease: str | None = None
+        """Our lease token when the store is shared between processes."""
 
     @property
     def agent_id(self) -> str:
@@ -125,6 +129,8 @@ class Core:
         self.options = self._given_options or get_configured_options() or self.options
         self._registry.register_all(self.options.providers, "options")
         await self._store.open()
+        if isinstance(self._store, SharedStore):
+            self._lease = await take_lease(self._store, getattr(self._store, "path", "the store"))
         loaded = await self._store.load_tasks()
         for task in loaded:
             self._tasks[task.id] = task

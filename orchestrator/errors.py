@@ -145,3 +145,7 @@ class StoreError(DagorchError):
         super().__init__(f"{path}: {problem}")
         self.path = str(path)
         self.problem = problem
+
+
+class RemoteControlError(DagorchError):
+    """The orchestrator owning a store refused a command, or did not answer in time."""

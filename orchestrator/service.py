@@ -8,6 +8,7 @@ the provider, and tasks form a DAG.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -27,6 +28,7 @@ from hookspecs.models import (
     now_ms,
 )
 from hookspecs.provider import AgentProvider
+from orchestrator import _inbox as inbox
 from orchestrator._control import TaskControl
 from orchestrator._core import CURRENT_TASK_KEY, Batch
 from orchestrator._snapshot import fresh_task, snapshot
@@ -41,6 +43,7 @@ from orchestrator.errors import (
 from orchestrator.events import ALL_EVENTS, EventFollower, EventHandler, EventStream
 from orchestrator.lifecycle import Trigger, trigger_for
 from orchestrator.store import Store
+from orchestrator.store._shared import SharedStore
 from orchestrator.views import (
     DEFAULT_TAGS,
     clamp_progress,
@@ -58,6 +61,7 @@ class AgentOrchestratorService(TaskControl):
     """
 
     service_type: ClassVar[str] = "CODE_TASK"
+    _inbox: asyncio.Task[None] | None = None
     capability_description: ClassVar[str] = "Orchestrates tasks across registered agent providers"
 
     @classmethod
@@ -74,12 +78,24 @@ class AgentOrchestratorService(TaskControl):
         await service._ensure_open()
         return service
 
+    async def _ensure_open(self) -> None:
+        opening = not self._opened
+        await super()._ensure_open()
+        if opening and self._lease is not None and isinstance(self._store, SharedStore):
+            self._inbox = asyncio.get_running_loop().create_task(
+                inbox.serve(self, self._store, self._lease), name="dagorch-inbox"
+            )
+
     async def stop(self) -> None:
         """Stop every run; tasks that were running are left paused, never marked running."""
         if self._stopping:
             return
         await self._ensure_open()
         self._stopping = True
+        if self._inbox is not None:
+            self._inbox.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._inbox
         await self._scheduler.stop()
         batch = Batch()
         for task in self._tasks.values():
@@ -90,6 +106,8 @@ class AgentOrchestratorService(TaskControl):
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self._store.prune_events(self.options.event_log_limit)
+        if self._lease is not None and isinstance(self._store, SharedStore):
+            await self._store.release_lease(self._lease)
         self._bus.close()
         await self._store.close()
 

@@ -47,11 +47,16 @@ async def make_service(store_kind: str, tmp_path: Path) -> AsyncIterator[Service
     """Start services with the given providers (default: one succeeding ``ok`` provider).
 
     Scheduler timings are shortened so tests stay fast; keyword arguments override any option.
-    Services share one store per test (a fresh SQLite file, or a MemoryStore) unless ``store=`` is
-    given. Every service made is stopped after the test.
+    Each service gets a fresh store of the test's kind (a new SQLite file, or a MemoryStore) unless
+    ``store=`` is given (to restart on the same one, pass the first service's ``store``). Every
+    service made is stopped after the test.
     """
     made: list[AgentOrchestratorService] = []
-    shared = SqliteStore(tmp_path / "test.db") if store_kind == "sqlite" else MemoryStore()
+
+    def fresh_store() -> MemoryStore | SqliteStore:
+        if store_kind == "memory":
+            return MemoryStore()
+        return SqliteStore(tmp_path / f"test-{len(made)}.db")
 
     async def factory(*providers: AgentProvider, **options: Any) -> AgentOrchestratorService:
         chosen = list(providers) or [FunctionProvider("ok", succeed)]
@@ -63,7 +68,7 @@ async def make_service(store_kind: str, tmp_path: Path) -> AsyncIterator[Service
             "retry_backoff_max": 0.01,
         }
         settings.update(options)
-        store = settings.pop("store", shared)
+        store = settings.pop("store", None) or fresh_store()
         service = await AgentOrchestratorService.start(
             options=AgentOrchestratorPluginOptions(**settings), store=store
         )

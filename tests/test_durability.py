@@ -140,7 +140,7 @@ async def test_everything_stored_survives_a_restart(make_service, store_kind):
     await first.run()
     await first.stop()
 
-    second = await make_service()
+    second = await make_service(store=first.store)
 
     assert (await second.get_task(down.id)).metadata.status is TaskStatus.COMPLETED
     assert "kept line" in (await second.get_task(up.id)).metadata.output

@@ -60,7 +60,7 @@ async def test_a_follower_resumes_after_a_restart_without_gaps_or_repeats(make_s
     await first.append_output(task.id, "while nobody followed")
     await first.stop()
 
-    second = await make_service()
+    second = await make_service(store=first.store)
     async with second.follow_events(after=cursor) as resumed:
         missed = await resumed.next(timeout=1)
         await second.append_output(task.id, "after the restart")
@@ -90,7 +90,7 @@ async def test_old_events_are_pruned_beyond_the_retention_limit(make_service):
         await first.append_output(task.id, f"line {i}")
     await first.stop()
 
-    second = await make_service(event_log_limit=3)
+    second = await make_service(store=first.store, event_log_limit=3)
     events = await second.read_events()
 
     assert [e.data for e in events] == [{"output": [f"line {i}"]} for i in (2, 3, 4)]

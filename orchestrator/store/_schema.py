@@ -11,7 +11,7 @@ from orchestrator.errors import StoreError
 APPLICATION_ID = 0x64616772
 """Stored in the file header (``PRAGMA application_id``): ``dagr``, marking a dagorch database."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this version writes (``PRAGMA user_version``)."""
 
 _V1 = (
@@ -33,7 +33,19 @@ def _add_event_log(connection: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create_v1, 2: _add_event_log}
+def _add_command_inbox(connection: sqlite3.Connection) -> None:
+    connection.execute(
+        "CREATE TABLE commands (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
+        " task_id TEXT NOT NULL, action TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',"
+        " message TEXT)"
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _create_v1,
+    2: _add_event_log,
+    3: _add_command_inbox,
+}
 """``MIGRATIONS[n]`` moves a database from schema ``n - 1`` to ``n`` (0 is an empty file)."""
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent, TaskEventType
+from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent, TaskEventType, now_ms
 from orchestrator.errors import StoreError
 from orchestrator.store._base import EventRecord
 from orchestrator.store._schema import (
@@ -29,6 +29,7 @@ from orchestrator.store._schema import (
     describe_database_error,
     migrate,
 )
+from orchestrator.store._shared import LEASE_SECONDS, Command, Lease
 
 DEFAULT_FILE_NAME = "dagorch.db"
 """The database file's name inside the dagorch home folder."""
@@ -244,6 +245,123 @@ class SqliteStore:
             return
         text = json.dumps(value)
         await self._call(lambda c: c.execute(_UPSERT_VALUE, (key, text)))
+
+    # -- sharing between processes ----------------------------------------------------------
+
+    async def acquire_lease(
+        self, token: str, pid: int, host: str, *, force: bool = False
+    ) -> Lease | None:
+        """Take the lease unless another live one blocks (or ``force``); None when taken."""
+
+        def acquire(connection: sqlite3.Connection) -> Lease | None:
+            held = _read_lease(connection)
+            now = now_ms()
+            live = held is not None and now - held.heartbeat_ms < _LEASE_MS
+            if held is not None and live and held.token != token and not force:
+                return held
+            _write_lease(connection, Lease(token, pid, now, host))
+            return None
+
+        return await self._call(acquire)
+
+    async def renew_lease(self, token: str) -> bool:
+        """Refresh our heartbeat; False when the lease is someone else's now."""
+
+        def renew(connection: sqlite3.Connection) -> bool:
+            held = _read_lease(connection)
+            if held is None or held.token != token:
+                return False
+            _write_lease(connection, Lease(token, held.pid, now_ms(), held.host))
+            return True
+
+        return await self._call(renew)
+
+    async def release_lease(self, token: str) -> None:
+        """Give the lease up if it is ours."""
+
+        def release(connection: sqlite3.Connection) -> None:
+            held = _read_lease(connection)
+            if held is not None and held.token == token:
+                connection.execute("DELETE FROM kv WHERE key = ?", (_LEASE_KEY,))
+
+        await self._call(release)
+
+    async def current_lease(self) -> Lease | None:
+        """The live lease, if any."""
+
+        def current(connection: sqlite3.Connection) -> Lease | None:
+            held = _read_lease(connection)
+            if held is None or now_ms() - held.heartbeat_ms >= _LEASE_MS:
+                return None
+            return held
+
+        return await self._call(current)
+
+    async def submit_command(self, task_id: str, action: str) -> int:
+        """Queue a command for the owner."""
+        row = (now_ms(), task_id, action)
+        return await self._call(
+            lambda c: int(
+                c.execute(
+                    "INSERT INTO commands (ts, task_id, action) VALUES (?, ?, ?)", row
+                ).lastrowid
+                or 0
+            )
+        )
+
+    async def pending_commands(self) -> list[Command]:
+        """Commands not yet applied, oldest first."""
+        rows = await self._call(
+            lambda c: c.execute(
+                "SELECT seq, task_id, action FROM commands WHERE state = 'pending' ORDER BY seq"
+            ).fetchall()
+        )
+        return [Command(seq, task_id, action) for seq, task_id, action in rows]
+
+    async def finish_command(self, seq: int, state: str, message: str) -> None:
+        """Record what became of a command."""
+        await self._call(
+            lambda c: c.execute(
+                "UPDATE commands SET state = ?, message = ? WHERE seq = ?", (state, message, seq)
+            )
+        )
+
+    async def command_outcome(self, seq: int) -> tuple[str, str | None]:
+        """A command's state and message."""
+        row = await self._call(
+            lambda c: c.execute(
+                "SELECT state, message FROM commands WHERE seq = ?", (seq,)
+            ).fetchone()
+        )
+        if row is None:
+            raise StoreError(self.path, f"no command {seq}")
+        return str(row[0]), row[1]
+
+
+_LEASE_KEY = "owner"
+_LEASE_MS = int(LEASE_SECONDS * 1000)
+
+
+def _read_lease(connection: sqlite3.Connection) -> Lease | None:
+    row = connection.execute("SELECT value FROM kv WHERE key = ?", (_LEASE_KEY,)).fetchone()
+    if row is None:
+        return None
+    data = json.loads(row[0])
+    return Lease(
+        str(data["token"]), int(data["pid"]), int(data["heartbeat_ms"]), str(data.get("host", ""))
+    )
+
+
+def _write_lease(connection: sqlite3.Connection, lease: Lease) -> None:
+    value = json.dumps(
+        {
+            "token": lease.token,
+            "pid": lease.pid,
+            "heartbeat_ms": lease.heartbeat_ms,
+            "host": lease.host,
+        }
+    )
+    connection.execute(_UPSERT_VALUE, (_LEASE_KEY, value))
 
 
 _UPSERT_TASK = (

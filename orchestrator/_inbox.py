@@ -1,0 +1,71 @@
+"""The owner side of sharing a store: hold the lease, apply commands other processes send."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from typing import TYPE_CHECKING
+
+from orchestrator.errors import ConfigurationError, DagorchError
+from orchestrator.store._shared import COMMANDS, POLL_SECONDS, SharedStore
+
+if TYPE_CHECKING:
+    from orchestrator.service import AgentOrchestratorService
+
+logger = logging.getLogger("dagorch.inbox")
+
+
+async def take_lease(store: SharedStore, where: object) -> str:
+    """Become the store's owner, or raise ``ConfigurationError`` naming the process that is."""
+    token = uuid.uuid4().hex
+    host = socket.gethostname()
+    blocking = await store.acquire_lease(token, os.getpid(), host)
+    if blocking is not None and blocking.host == host and not _alive(blocking.pid):
+        # Its owner died on this machine (a crash or SIGKILL): no need to wait out the lease.
+        blocking = await store.acquire_lease(token, os.getpid(), host, force=True)
+    if blocking is not None:
+        raise ConfigurationError(
+            f"{where} is in use by another orchestrator (process {blocking.pid}); control its "
+            "tasks with orchestrator.RemoteControl or the dagorch command instead"
+        )
+    return token
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def serve(service: AgentOrchestratorService, store: SharedStore, token: str) -> None:
+    """Renew the lease and apply inbox commands every ``POLL_SECONDS`` until cancelled."""
+    while True:
+        await asyncio.sleep(POLL_SECONDS)
+        try:
+            if not await store.renew_lease(token):
+                logger.warning("Another orchestrator took over the store's lease")
+            for command in await store.pending_commands():
+                await _apply(service, store, command.seq, command.task_id, command.action)
+        except DagorchError:
+            logger.exception("Could not read the command inbox")
+
+
+async def _apply(
+    service: AgentOrchestratorService, store: SharedStore, seq: int, task_id: str, action: str
+) -> None:
+    if action not in COMMANDS:
+        await store.finish_command(seq, "error", f"Unknown command {action!r}")
+        return
+    try:
+        await getattr(service, f"{action}_task")(task_id)
+    except DagorchError as exc:
+        await store.finish_command(seq, "error", f"{type(exc).__name__}: {exc}")
+    else:
+        await store.finish_command(seq, "done", "")

@@ -1,0 +1,91 @@
+"""Controlling, from another process, the orchestrator that owns a store file."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import Self
+
+import anyio
+
+from hookspecs.models import OrchestratedTask
+from orchestrator.errors import DagorchError, RemoteControlError, TaskNotFoundError
+from orchestrator.store.sqlite import SqliteStore
+
+
+class RemoteControl:
+    """Pause, resume and cancel tasks of the orchestrator that owns a SQLite store file.
+
+    Commands go through the file's inbox; the owner applies them within about 0.1 s and the call
+    returns once it has (or raises ``RemoteControlError`` with the owner's reason). When no
+    orchestrator owns the file, the command is applied directly by a short-lived service.
+    Use it as ``async with RemoteControl(path) as remote: await remote.pause_task(task_id)``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 5.0) -> None:
+        self._store = SqliteStore(path)
+        self.path = self._store.path
+        self.timeout = timeout
+        """Seconds to wait for the owner to apply a command."""
+
+    async def __aenter__(self) -> Self:
+        await self._store.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._store.close()
+
+    async def pause_task(self, task_id: str) -> None:
+        """Pause a task of the owning orchestrator."""
+        await self._send("pause", task_id)
+
+    async def resume_task(self, task_id: str) -> None:
+        """Resume a paused task of the owning orchestrator."""
+        await self._send("resume", task_id)
+
+    async def cancel_task(self, task_id: str) -> None:
+        """Cancel a task (and its downstream tasks) of the owning orchestrator."""
+        await self._send("cancel", task_id)
+
+    async def get_tasks(self) -> list[OrchestratedTask]:
+        """The tasks as last stored by the owner."""
+        return await self._store.load_tasks()
+
+    async def get_task(self, task_id: str) -> OrchestratedTask:
+        """One task as last stored by the owner."""
+        for task in await self._store.load_tasks():
+            if task.id == task_id:
+                return task
+        raise TaskNotFoundError(task_id)
+
+    async def _send(self, action: str, task_id: str) -> None:
+        if await self._store.current_lease() is None:
+            await self._apply_directly(action, task_id)
+            return
+        seq = await self._store.submit_command(task_id, action)
+        with anyio.move_on_after(self.timeout):
+            while True:
+                state, message = await self._store.command_outcome(seq)
+                if state == "done":
+                    return
+                if state == "error":
+                    raise RemoteControlError(message or f"{action} failed")
+                await anyio.sleep(0.02)
+        raise RemoteControlError(
+            f"{self.path}: the owning orchestrator did not apply {action} {task_id} within "
+            f"{self.timeout:g}s"
+        )
+
+    async def _apply_directly(self, action: str, task_id: str) -> None:
+        from orchestrator.service import AgentOrchestratorService
+
+        async with await AgentOrchestratorService.start(store=SqliteStore(self.path)) as service:
+            try:
+                await getattr(service, f"{action}_task")(task_id)
+            except DagorchError as exc:
+                raise RemoteControlError(f"{type(exc).__name__}: {exc}") from exc
