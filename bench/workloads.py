@@ -15,16 +15,19 @@ from __future__ import annotations
 import cProfile
 import importlib
 import random
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 import networkx as nx
 from baseline import run_dag
 
-ENGINES = ("dagorch", "baseline")
+ENGINES = ("dagorch", "dagorch-sqlite", "baseline")
+"""dagorch on its in-memory store, dagorch on a fresh SQLite file, and the baseline."""
 BENCH_PROVIDER = "bench"
 
 
@@ -225,7 +228,7 @@ class Clock:
 
 def preload(engine: str) -> None:
     """Import what ``engine`` needs, so that a timed run does not pay for the import."""
-    if engine == "dagorch":
+    if engine.startswith("dagorch"):
         importlib.import_module("orchestrator.testing")
 
 
@@ -244,14 +247,30 @@ async def run_on_baseline(workload: Workload, profiler: cProfile.Profile | None 
 
 
 async def run_on_dagorch(workload: Workload, profiler: cProfile.Profile | None = None) -> Timing:
+    """dagorch on its in-memory store."""
+    return await _run_on_dagorch(workload, profiler, sqlite=False)
+
+
+async def run_on_dagorch_sqlite(
+    workload: Workload, profiler: cProfile.Profile | None = None
+) -> Timing:
+    """dagorch on a fresh SQLite file (the default store), removed afterwards."""
+    return await _run_on_dagorch(workload, profiler, sqlite=True)
+
+
+async def _run_on_dagorch(
+    workload: Workload, profiler: cProfile.Profile | None, *, sqlite: bool
+) -> Timing:
     """Create every task on a fresh ``AgentOrchestratorService``, ``run()`` it and stop it;
     checked through the run summary and every task's stored result."""
     # Imported here so that a process that only runs the baseline does not load dagorch.
     from orchestrator import (
         AgentOrchestratorPluginOptions,
         AgentOrchestratorService,
+        MemoryStore,
         OrchestratedTask,
         ProviderTaskExecutionContext,
+        SqliteStore,
         TaskResult,
         TaskStatus,
     )
@@ -269,8 +288,10 @@ async def run_on_dagorch(workload: Workload, profiler: cProfile.Profile | None =
         max_concurrency=workload.max_concurrency,
     )
     clock = Clock(profiler)
+    folder = tempfile.TemporaryDirectory(prefix="dagorch-bench-")
+    store = SqliteStore(Path(folder.name) / "bench.db") if sqlite else MemoryStore()
     with clock.section("setup"):
-        service = await AgentOrchestratorService.start(options=options)
+        service = await AgentOrchestratorService.start(options=options, store=store)
     try:
         with clock.section("setup"):
             for task_id, deps in workload.tasks:
@@ -286,6 +307,7 @@ async def run_on_dagorch(workload: Workload, profiler: cProfile.Profile | None =
     finally:
         with clock.section("run"):
             await service.stop()
+        folder.cleanup()
     if not summary.ok:
         failed = {t: s.value for t, s in summary.statuses.items() if s is not TaskStatus.COMPLETED}
         errors = list(summary.errors.items())[:3]
@@ -293,8 +315,12 @@ async def run_on_dagorch(workload: Workload, profiler: cProfile.Profile | None =
             f"{workload.name} on dagorch: {len(failed)} tasks did not complete; "
             f"first problems: {probe.problems[:3]}; errors: {errors}"
         )
-    probe.verify("dagorch", results)
+    probe.verify("dagorch-sqlite" if sqlite else "dagorch", results)
     return clock.timing()
 
 
-RUNNERS = {"dagorch": run_on_dagorch, "baseline": run_on_baseline}
+RUNNERS = {
+    "dagorch": run_on_dagorch,
+    "dagorch-sqlite": run_on_dagorch_sqlite,
+    "baseline": run_on_baseline,
+}

@@ -98,7 +98,10 @@ async def test_without_an_owner_a_remote_command_is_applied_directly(tmp_path):
 
 async def wait_for(remote: RemoteControl, task_id: str, status: TaskStatus) -> None:
     with anyio.fail_after(20):
-        while (await remote.get_task(task_id)).metadata.status is not status:
+        while True:
+            tasks = {task.id: task for task in await remote.get_tasks()}
+            if task_id in tasks and tasks[task_id].metadata.status is status:
+                return
             await anyio.sleep(0.02)
 
 

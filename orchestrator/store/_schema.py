@@ -80,22 +80,27 @@ def check_existing_file(path: Path) -> None:
 
 
 def migrate(connection: sqlite3.Connection, path: Path) -> None:
-    """Bring the database to ``SCHEMA_VERSION``, one migration per transaction."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(path, f"was written by a newer dagorch (schema {version})")
-    while version < SCHEMA_VERSION:
-        step = version + 1
+    """Bring the database to ``SCHEMA_VERSION``, one migration per transaction.
+
+    The version is read again under the write lock, so two processes opening a new file at once
+    do not both run the same migration.
+    """
+    while True:
         connection.execute("BEGIN IMMEDIATE")
         try:
-            MIGRATIONS[step](connection)
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(path, f"was written by a newer dagorch (schema {version})")
+            if version == SCHEMA_VERSION:
+                connection.execute("COMMIT")
+                return
+            MIGRATIONS[version + 1](connection)
             connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            connection.execute(f"PRAGMA user_version = {step}")
+            connection.execute(f"PRAGMA user_version = {version + 1}")
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
-        version = step
 
 
 def describe_database_error(exc: sqlite3.Error) -> str:

@@ -145,15 +145,16 @@ class SqliteStore:
                 return
             _, loop, future = group[0]
             error = StoreError(self.path, describe_database_error(exc))
-            loop.call_soon_threadsafe(_settle, future, None, error)
+            loop.call_soon_threadsafe(_settle_all, [(future, None, error)])
             return
         except BaseException as exc:
             _rollback(connection)
-            for _, loop, future in group:
-                loop.call_soon_threadsafe(_settle, future, None, exc)
+            _wake(group, [(future, None, exc) for _, _, future in group])
             return
-        for (_, loop, future), result in zip(group, results, strict=True):
-            loop.call_soon_threadsafe(_settle, future, result, None)
+        _wake(
+            group,
+            [(future, result, None) for (_, _, future), result in zip(group, results, strict=True)],
+        )
 
     async def _call(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
         if self._thread is None:
@@ -387,13 +388,26 @@ def _document(task: OrchestratedTask) -> str:
     return json.dumps(task.to_dict())
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+def _wake(group: list[Any], outcomes: list[_Outcome]) -> None:
+    # One wake-up per event loop for the whole group: waking the loop costs more than the write.
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for (_, loop, _), outcome in zip(group, outcomes, strict=True):
+        by_loop.setdefault(loop, []).append(outcome)
+    for loop, settled in by_loop.items():
+        loop.call_soon_threadsafe(_settle_all, settled)
+
+
+def _settle_all(outcomes: list[_Outcome]) -> None:
+    for future, result, error in outcomes:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
 
 def _rollback(connection: sqlite3.Connection) -> None:
