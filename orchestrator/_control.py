@@ -148,7 +148,9 @@ class TaskControl(Core):
             return
         self._graph.remove_dependency(task_id, depends_on_id)
         task.metadata.depends_on.remove(depends_on_id)
-        self._scheduler.dependency_removed(task_id, self._tasks[depends_on_id])
+        upstream = self._tasks.get(depends_on_id)
+        if upstream is not None:
+            self._scheduler.dependency_removed(task_id, upstream)
         batch = Batch()
         batch.add(task, TaskEventType.MESSAGE, {"dependsOn": list(task.metadata.depends_on)})
         await self._flush(batch)

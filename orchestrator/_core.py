@@ -13,6 +13,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
+import anyio
+
 from hookspecs.models import (
     OrchestratedTask,
     TaskEventType,
@@ -24,6 +26,7 @@ from hookspecs.models import (
 from orchestrator._handle import ExecutionHandle
 from orchestrator._inbox import take_lease
 from orchestrator.config import AgentOrchestratorPluginOptions
+from orchestrator.context import Run
 from orchestrator.errors import ConfigurationError, TaskNotFoundError, UnknownProviderError
 from orchestrator.events import EventBus
 from orchestrator.graph import TaskGraph
@@ -98,6 +101,7 @@ class Core:
         self._scheduler = Scheduler(cast("AgentOrchestratorService", self))
         self._current_task_id: str | None = None
         self._opened = False
+        self._opening: asyncio.Task[None] | None = None
         self._stopping = False
         self._background: set[asyncio.Task[Any]] = set()
         self._handles: dict[str, ExecutionHandle] = {}
@@ -121,9 +125,12 @@ class Core:
             return
         if self._stopping:
             raise ConfigurationError("AgentOrchestratorService is stopped")
-        if self._opened:
-            return
-        self._opened = True
+        if self._opening is None:
+            self._opening = asyncio.get_running_loop().create_task(self._open())
+        # Every concurrent first caller waits for the same opening.
+        await asyncio.shield(self._opening)
+
+    async def _open(self) -> None:
         from orchestrator.config import get_configured_options
 
         self.options = self._given_options or get_configured_options() or self.options
@@ -145,6 +152,7 @@ class Core:
         await self._store.prune_events(self.options.event_log_limit)
         if self.options.recovery != "none":
             await self._recover_interrupted(requeue=self.options.recovery == "requeue_retryable")
+        self._opened = True
 
     async def _recover_interrupted(self, *, requeue: bool) -> list[OrchestratedTask]:
         """Deal with tasks marked running that have no live run (a crash left them so):
@@ -266,29 +274,28 @@ class Core:
     async def _flush(self, batch: Batch) -> None:
         """Store the batch's tasks in one write, then deliver its events."""
         try:
-            events = batch.events
-            first: int | None = None
-            if events and self._store.logs_events:
-                now = now_ms()
-                records = [(kind.value, task_id, data, now) for kind, task_id, data in events]
-                first = await self._store.put_tasks(list(batch.tasks.values()), records)
-            elif batch.tasks:
-                await self._store.put_tasks(list(batch.tasks.values()))
-            if events and self._bus.has_listeners:
-                bus = self._bus
-                for index, (event_type, task_id, data) in enumerate(events):
-                    seq = None if first is None else first + index
-                    await bus.deliver(bus.build(event_type, task_id, data, seq))
+            # Shielded: once a change is made in memory, a cancelled caller (or a provider whose
+            # scope is cancelled) must not stop it from being stored and announced.
+            with anyio.CancelScope(shield=True):
+                events = batch.events
+                first: int | None = None
+                if events and self._store.logs_events:
+                    now = now_ms()
+                    records = [(kind.value, task_id, data, now) for kind, task_id, data in events]
+                    first = await self._store.put_tasks(list(batch.tasks.values()), records)
+                    if first is not None:
+                        self._bus.seq = max(self._bus.seq, first + len(events) - 1)
+                elif batch.tasks:
+                    await self._store.put_tasks(list(batch.tasks.values()))
+                if events and self._bus.has_listeners:
+                    bus = self._bus
+                    for index, (event_type, task_id, data) in enumerate(events):
+                        seq = None if first is None else first + index
+                        await bus.deliver(bus.build(event_type, task_id, data, seq))
         finally:
             # Waiters are released even when the store refused the write: the error reaches the
             # caller (or the runner's log), and nobody waits forever for a state already reached.
             self._scheduler.settled(batch.tasks.values())
-
-    def _emit_nowait(self, event_type: TaskEventType, task_id: str, data: dict[str, Any]) -> None:
-        """Emit from a synchronous method: async handlers run in the background."""
-        if self._bus.has_listeners:
-            for pending in self._bus.deliver_nowait(self._bus.build(event_type, task_id, data)):
-                self._spawn(pending)
 
     def _spawn(self, awaitable: Any) -> None:
         async def guarded() -> None:
@@ -303,12 +310,18 @@ class Core:
 
     # -- what the scheduler calls -----------------------------------------------------------
 
-    async def _begin_run(self, task: OrchestratedTask) -> bool:
-        """Move a pending task to running for its first attempt; False if it is no longer pending."""
-        if task.metadata.status is not TaskStatus.PENDING:
+    async def _begin_run(self, task: OrchestratedTask, run: Run) -> bool:
+        """Move a pending task to running for its first attempt; False when it may not start
+        (no longer pending, an upstream task not completed, the service stopping)."""
+        if task.metadata.status is not TaskStatus.PENDING or self._stopping:
             return False
+        tasks = self._tasks
+        for up in self._graph.upstream(task.id):
+            if tasks[up].metadata.status is not TaskStatus.COMPLETED:
+                return False
         batch = Batch()
         self._transition(batch, task, Trigger.START)
+        run.started = True
         md = task.metadata
         md.__dict__["attempts"] = md.attempts + 1
         starting = [f"Starting: {task.name}", f"Provider: {md.provider_label} ({md.provider_id})"]
@@ -336,7 +349,7 @@ class Core:
         self, task: OrchestratedTask, result: TaskResult | None, error: str | None
     ) -> None:
         """Finish a run: complete on success, else fail with ``error``."""
-        if task.metadata.status.is_terminal or task.id not in self._tasks:
+        if task.metadata.status.is_terminal or self._tasks.get(task.id) is not task:
             return
         batch = Batch()
         if result is not None:

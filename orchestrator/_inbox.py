@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -44,10 +45,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def serve(service: AgentOrchestratorService, store: SharedStore, token: str) -> None:
-    """Renew the lease and apply inbox commands every ``POLL_SECONDS`` until cancelled."""
-    while True:
-        await asyncio.sleep(POLL_SECONDS)
+async def serve(
+    service: AgentOrchestratorService, store: SharedStore, token: str, stop: asyncio.Event
+) -> None:
+    """Renew the lease and apply inbox commands every ``POLL_SECONDS`` until ``stop`` is set.
+
+    It stops between commands, never in the middle of one, so no command is applied without its
+    outcome being recorded.
+    """
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), POLL_SECONDS)
+        if stop.is_set():
+            return
         try:
             if not await store.renew_lease(token):
                 logger.warning("Another orchestrator took over the store's lease")

@@ -145,21 +145,31 @@ class TaskContext:
             self._upstream = self._service._upstream_results(self._task.id)
         return self._upstream
 
+    def _live(self) -> bool:
+        # Reports count only while this run is the task's own and the task is still going.
+        run = self._run
+        return (
+            not run.finished
+            and not run.cancelled
+            and not self._task.metadata.status.is_terminal
+            and self._service._tasks.get(self._task.id) is self._task
+        )
+
     async def append_output(self, text: str) -> None:
         """Add output lines to the task."""
-        if not self._run.finished:
+        if self._live():
             await self._service.append_output(self._task.id, text)
 
     async def update_progress(self, progress: float) -> None:
         """Set the task's progress in percent."""
-        if not self._run.finished:
+        if self._live():
             await self._service.update_task_progress(self._task.id, progress)
 
     async def update_step(
         self, step_id: str, status: TaskStatus | str, output: str | None = None
     ) -> None:
         """Set a step's status, and its output when given."""
-        if not self._run.finished:
+        if self._live():
             await self._service.update_step(self._task.id, step_id, TaskStatus(status), output)
 
     def is_cancelled(self) -> bool:

@@ -213,19 +213,6 @@ class EventBus:
             except Exception:
                 _log_failure(event)
 
-    def deliver_nowait(self, event: TaskEvent) -> list[Awaitable[Any]]:
-        """Deliver to streams and sync handlers now; return the async handlers' coroutines."""
-        pending: list[Awaitable[Any]] = []
-        for handler in self._route(event):
-            try:
-                outcome = handler(event)
-            except Exception:
-                _log_failure(event)
-                continue
-            if inspect.isawaitable(outcome):
-                pending.append(outcome)
-        return pending
-
     def _route(self, event: TaskEvent) -> list[EventHandler]:
         """Offer the event to the streams; return the handlers it goes to, in calling order."""
         name = event.type.value

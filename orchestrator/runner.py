@@ -6,6 +6,7 @@ and after them always finish, so a cancel or a stop never cuts one short.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
@@ -39,15 +40,19 @@ async def drive(svc: AgentOrchestratorService, run: Run) -> None:
 
 async def _attempts(svc: AgentOrchestratorService, run: Run) -> None:
     task = svc._tasks.get(run.task_id)
-    if task is None or run.cancelled or not await svc._begin_run(task):
-        return
-    run.started = True
-    provider = svc._registry.find(task.metadata.provider_id)
-    if provider is None:
-        await svc._end_run(task, None, svc._registry_error(task.metadata.provider_id))
+    if task is None or run.cancelled or not await svc._begin_run(task, run):
         return
     while True:
+        # A cancel, a stop or a hand-made final status may have come during the last write.
+        if _interrupted(svc, run, task):
+            return
         attempt = task.metadata.attempts
+        # Looked up at every attempt: set_task_sub_agent_type applies from the next one.
+        provider = svc._registry.find(task.metadata.provider_id)
+        if provider is None:
+            run.finished = True
+            await svc._end_run(task, None, svc._registry_error(task.metadata.provider_id))
+            return
         outcome: Outcome | None = None
         with _cancellable(svc, run):
             outcome = await _attempt(svc, run, task, provider, attempt)
@@ -67,7 +72,10 @@ async def _attempts(svc: AgentOrchestratorService, run: Run) -> None:
         await svc._note_retry(task, attempt, reason, delay)
         with _cancellable(svc, run):
             await run.sleep(delay)
-            await run.checkpoint(task)
+            try:
+                await run.checkpoint(task)
+            except TaskCancelledError:
+                return
         if _interrupted(svc, run, task):
             return
         await svc._next_attempt(task)
@@ -110,7 +118,11 @@ async def _attempt(
     except TaskCancelledError:
         return None, "Cancelled", False
     except anyio.get_cancelled_exc_class():
-        raise
+        if _cancellation_is_ours(run):
+            raise
+        # The provider let a cancellation of its own escape (it awaited something cancelled);
+        # nobody cancelled the run, so this is the provider failing, not the task stopping.
+        return None, f'Provider "{provider.id}" raised CancelledError', True
     except ProviderError as exc:
         return None, str(exc) or type(exc).__name__, exc.retryable
     except Exception as exc:
@@ -122,6 +134,16 @@ async def _attempt(
         kind = type(outcome).__name__
         return None, f'Provider "{provider.id}" returned {kind}, expected a TaskResult', False
     return outcome, None, True
+
+
+def _cancellation_is_ours(run: Run) -> bool:
+    scope = run.scope
+    current = asyncio.current_task()
+    return (
+        (scope is not None and scope.cancel_called)
+        or (current is not None and current.cancelling() > 0)
+        or (run.timeout_scope is not None and run.timeout_scope.cancel_called)
+    )
 
 
 def backoff(base: float, ceiling: float, attempt: int) -> float:

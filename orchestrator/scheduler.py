@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from hookspecs.models import OrchestratedTask, TaskStatus
 from orchestrator.context import Run
+from orchestrator.errors import ConfigurationError
 from orchestrator.runner import drive, hold_deadline, restore_deadline
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class Scheduler:
         self._per_provider: Counter[str] = Counter()
         self._finished: dict[str, asyncio.Future[None]] = {}
         self._watches: list[_Watch] = []
+        self._unsettled: set[str] = set()
+        """Tasks terminal in memory whose final write is not yet stored and announced."""
         self._idle: deque[asyncio.Future[Run | None]] = deque()
         self._workers: set[asyncio.Task[None]] = set()
         self._pump_due = False
@@ -86,9 +89,17 @@ class Scheduler:
         self._request_pump()
 
     def dependency_added(self, task_id: str, upstream: OrchestratedTask) -> None:
-        """A wanted task got a new upstream task that has not completed: it waits for it too."""
-        if task_id in self._wanted and upstream.metadata.status is not _COMPLETED:
-            self._waiting[task_id] = self._waiting.get(task_id, 0) + 1
+        """A wanted task got a new upstream task: it waits for it too, and the upstream task
+        (with what it needs) is wanted as well."""
+        if task_id not in self._wanted or upstream.metadata.status is _COMPLETED:
+            return
+        self._waiting[task_id] = self._waiting.get(task_id, 0) + 1
+        graph, tasks = self._svc._graph, self._svc._tasks
+        needed = {
+            a for a in graph.ancestors(upstream.id) if not tasks[a].metadata.status.is_terminal
+        }
+        needed.add(upstream.id)
+        self.want(graph.topological_order(needed))
 
     def dependency_removed(self, task_id: str, upstream: OrchestratedTask) -> None:
         """A wanted task no longer waits on ``upstream``."""
@@ -106,7 +117,8 @@ class Scheduler:
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self._finished[task_id] = fut
-            if self._svc._tasks[task_id].metadata.status.is_terminal:
+            status = self._svc._tasks[task_id].metadata.status
+            if status.is_terminal and task_id not in self._unsettled:
                 fut.set_result(None)
         return fut
 
@@ -128,6 +140,7 @@ class Scheduler:
             tasks = self._svc._tasks
             unfinished = {t for t, task in tasks.items() if not task.metadata.status.is_terminal}
             watch.pending.update(unfinished)
+            watch.pending.update(self._unsettled)
             self.want(self._svc._graph.topological_order(unfinished))
             if watch.pending:
                 await watch.done.wait()
@@ -154,6 +167,7 @@ class Scheduler:
         elif new is _PENDING and task_id in self._wanted and task_id not in self._waiting:
             self._ready.append(task_id)
         if new.is_terminal:
+            self._unsettled.add(task_id)
             self._wanted.discard(task_id)
             self._waiting.pop(task_id, None)
             if run is not None and not run.finished:
@@ -163,18 +177,21 @@ class Scheduler:
 
     def settled(self, tasks: Iterable[OrchestratedTask]) -> None:
         """These tasks' changes are stored and announced: release who waits for terminal ones."""
-        finished, watches = self._finished, self._watches
-        if not finished and not watches:
+        unsettled = self._unsettled
+        if not unsettled:
             return
         for task in tasks:
-            if task.metadata.status.is_terminal:
+            if task.id in unsettled and task.metadata.status.is_terminal:
+                unsettled.discard(task.id)
                 self._release_waiters(task.id)
 
     def forget(self, task_id: str) -> None:
-        """The task was deleted: stop its run and release whoever waits on it."""
+        """The task was deleted: stop its run (detached, so the id can be used again) and release
+        whoever waits on it."""
         self._wanted.discard(task_id)
         self._waiting.pop(task_id, None)
-        run = self._runs.get(task_id)
+        self._unsettled.discard(task_id)
+        run = self._runs.pop(task_id, None)
         if run is not None:
             self._stop_run(run, cancelled=True)
         self._release_waiters(task_id)
@@ -237,21 +254,20 @@ class Scheduler:
         if self._active >= options.max_concurrency:
             return None
         limits = options.provider_concurrency
+        tasks, ready = self._svc._tasks, self._ready
         if self._blocked:
             for provider_id, queue in self._blocked.items():
-                free = min(len(queue), limits[provider_id] - self._per_provider[provider_id])
-                if free > 0:
-                    self._ready.extendleft(reversed([queue.popleft() for _ in range(free)]))
-        tasks, ready = self._svc._tasks, self._ready
+                free = limits.get(provider_id, 1 << 30) - self._per_provider[provider_id]
+                back: list[str] = []
+                while queue and len(back) < free:
+                    task_id = queue.popleft()
+                    if self._startable(task_id, tasks.get(task_id)):
+                        back.append(task_id)
+                ready.extendleft(reversed(back))
         while ready:
             task_id = ready.popleft()
             task = tasks.get(task_id)
-            if (
-                task is None
-                or task.metadata.status is not _PENDING
-                or task_id in self._runs
-                or task_id not in self._wanted
-            ):
+            if task is None or not self._startable(task_id, task):
                 continue
             provider_id = task.metadata.provider_id
             if limits:
@@ -266,6 +282,15 @@ class Scheduler:
             return run
         return None
 
+    def _startable(self, task_id: str, task: OrchestratedTask | None) -> bool:
+        return (
+            task is not None
+            and task.metadata.status is _PENDING
+            and task_id in self._wanted
+            and task_id not in self._waiting
+            and task_id not in self._runs
+        )
+
     async def _work(self, first: Run) -> None:
         worker = asyncio.current_task()
         run: Run | None = first
@@ -276,7 +301,8 @@ class Scheduler:
             finally:
                 run.finished = True
                 run.close()
-                del self._runs[run.task_id]
+                if self._runs.get(run.task_id) is run:
+                    del self._runs[run.task_id]
                 self._active -= 1
                 self._per_provider[run.provider_id] -= 1
             if self._svc._stopping:
@@ -304,9 +330,14 @@ class Scheduler:
             for worker in stuck:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+        stopped = ConfigurationError("The orchestrator stopped before the task finished")
         for fut in self._finished.values():
-            fut.cancel()
+            if not fut.done():
+                fut.set_exception(stopped)
+                fut.exception()  # retrieved here, so nobody is warned when no one awaited it
         self._finished.clear()
+        for watch in self._watches:
+            watch.done.set()
         self._ready.clear()
         self._wanted.clear()
         self._waiting.clear()

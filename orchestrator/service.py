@@ -8,7 +8,6 @@ the provider, and tasks form a DAG.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -62,6 +61,17 @@ class AgentOrchestratorService(TaskControl):
 
     service_type: ClassVar[str] = "CODE_TASK"
     _inbox: asyncio.Task[None] | None = None
+
+    def __init__(
+        self,
+        runtime: Any = None,
+        *,
+        options: AgentOrchestratorPluginOptions | None = None,
+        store: Store | None = None,
+    ) -> None:
+        super().__init__(runtime, options=options, store=store)
+        self._inbox_stop = asyncio.Event()
+
     capability_description: ClassVar[str] = "Orchestrates tasks across registered agent providers"
 
     @classmethod
@@ -81,9 +91,15 @@ class AgentOrchestratorService(TaskControl):
     async def _ensure_open(self) -> None:
         opening = not self._opened
         await super()._ensure_open()
-        if opening and self._lease is not None and isinstance(self._store, SharedStore):
+        if (
+            opening
+            and self._inbox is None
+            and self._lease is not None
+            and isinstance(self._store, SharedStore)
+        ):
             self._inbox = asyncio.get_running_loop().create_task(
-                inbox.serve(self, self._store, self._lease), name="dagorch-inbox"
+                inbox.serve(self, self._store, self._lease, self._inbox_stop),
+                name="dagorch-inbox",
             )
 
     async def stop(self) -> None:
@@ -93,9 +109,8 @@ class AgentOrchestratorService(TaskControl):
         await self._ensure_open()
         self._stopping = True
         if self._inbox is not None:
-            self._inbox.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._inbox
+            self._inbox_stop.set()
+            await self._inbox
         await self._scheduler.stop()
         batch = Batch()
         for task in self._tasks.values():
@@ -144,9 +159,24 @@ class AgentOrchestratorService(TaskControl):
         if task_id:
             self._require(task_id)
         self._current_task_id = task_id or None
-        self._spawn(self._store.set_value(CURRENT_TASK_KEY, self._current_task_id))
+        # Stored, then announced, in the background: a state change is committed before anyone
+        # hears of it. ``await select_task(...)`` does the same and waits for it.
+        self._spawn(self._store_current_task(task_id or None))
+
+    async def select_task(self, task_id: str | None) -> None:
+        """Like ``set_current_task``, returning once the selection is stored and announced."""
+        await self._ensure_open()
         if task_id:
-            self._emit_nowait(TaskEventType.PROGRESS, task_id, {"selected": True})
+            self._require(task_id)
+        self._current_task_id = task_id or None
+        await self._store_current_task(task_id or None)
+
+    async def _store_current_task(self, task_id: str | None) -> None:
+        await self._store.set_value(CURRENT_TASK_KEY, task_id)
+        batch = Batch()
+        if task_id:
+            batch.events.append((TaskEventType.PROGRESS, task_id, {"selected": True}))
+        await self._flush(batch)
 
     async def get_current_task(self) -> OrchestratedTask | None:
         """The selected task, if any."""
@@ -334,6 +364,13 @@ class AgentOrchestratorService(TaskControl):
                 Trigger.START.value,
                 "a task starts running only through start_task_execution() or run()",
             )
+        if target is TaskStatus.PENDING and self._scheduler.run_of(task_id) is not None:
+            raise IllegalTransitionError(
+                task_id,
+                current.value,
+                Trigger.REQUEUE.value,
+                "its provider is still running; pause or cancel it instead",
+            )
         batch = Batch()
         self._transition(batch, task, trigger_for(current, target))
         await self._flush(batch)
@@ -458,10 +495,18 @@ class AgentOrchestratorService(TaskControl):
         """Delete the task (stopping its run); refused while unfinished tasks depend on it."""
         await self._ensure_open()
         self._require(task_id)
+        dependents = self.get_dependents(task_id)
         self._graph.remove_task(task_id, lambda d: self._tasks[d].metadata.status.is_terminal)
         del self._tasks[task_id]
         self._scheduler.forget(task_id)
+        self._handles.pop(task_id, None)
         await self._store.delete_task(task_id)
+        cleaned = Batch()
+        for dependent_id in dependents:
+            dependent = self._tasks[dependent_id]
+            dependent.metadata.depends_on.remove(task_id)
+            cleaned.touch(dependent)
+        await self._flush(cleaned)
         if self._current_task_id == task_id:
             self._current_task_id = None
             await self._store.set_value(CURRENT_TASK_KEY, None)

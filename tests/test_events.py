@@ -490,11 +490,27 @@ async def test_selecting_a_task_emits_progress_with_selected_true(make_service):
     service = await make_service()
     await service.create_task("first")
     second = await service.create_task("second")
+    async with service.stream_events() as events:
+        service.set_current_task(second.id)
+        event = await events.next(timeout=1)
+    assert (event.type.value, event.task_id, event.data) == (
+        "task:progress",
+        second.id,
+        {"selected": True},
+    )
+
+
+async def test_select_task_returns_once_the_selection_is_stored_and_announced(make_service):
+    service = await make_service()
+    await service.create_task("first")
+    second = await service.create_task("second")
     handler = Recorder()
     service.on("task", handler)
-    service.set_current_task(second.id)
+
+    await service.select_task(second.id)
+
     assert handler.payloads == [("task:progress", {"selected": True})]
-    assert handler.events[0].task_id == second.id
+    assert await service.store.get_value("current_task_id") == second.id
 
 
 async def test_clearing_the_selection_emits_nothing(make_service):

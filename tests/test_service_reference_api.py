@@ -707,15 +707,17 @@ async def test_set_current_task_selects_the_task_and_emits_selected(make_service
     service = await make_service()
     await service.create_task("first", "")
     second = await service.create_task("second", "")
-    events = record_events(service)
-
-    service.set_current_task(second.id)
+    async with service.stream_events() as stream:
+        service.set_current_task(second.id)
+        event = await stream.next(timeout=1)
 
     assert service.get_current_task_id() == second.id
     assert await service.get_current_task() == await service.get_task(second.id)
-    assert [(e.type, e.task_id, e.data) for e in events] == [
-        (TaskEventType.PROGRESS, second.id, {"selected": True})
-    ]
+    assert (event.type, event.task_id, event.data) == (
+        TaskEventType.PROGRESS,
+        second.id,
+        {"selected": True},
+    )
 
 
 async def test_set_current_task_none_clears_the_selection(make_service):
