@@ -294,8 +294,11 @@ async def _run_on_dagorch(
         service = await AgentOrchestratorService.start(options=options, store=store)
     try:
         with clock.section("setup"):
-            for task_id, deps in workload.tasks:
-                await service.create_task(task_id, depends_on=deps, task_id=task_id)
+            # One call, as a pipeline file is loaded: checked together, stored in one write.
+            await service.create_tasks(
+                {"name": task_id, "task_id": task_id, "depends_on": deps}
+                for task_id, deps in workload.tasks
+            )
         with clock.section("run"):
             summary = await service.run()
         # Read back before stop(), which closes the service; not timed.

@@ -1,0 +1,73 @@
+"""Creating many tasks at once: checked together, stored together."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator import (
+    DuplicateTaskError,
+    TaskStatus,
+    UnknownDependencyError,
+    UnknownProviderError,
+)
+
+
+async def test_a_batch_may_depend_on_tasks_earlier_in_the_same_batch(make_service):
+    service = await make_service()
+    existing = await service.create_task("existing", "")
+
+    ids = await service.create_tasks(
+        [
+            {"name": "a", "task_id": "a", "depends_on": [existing.id]},
+            {"name": "b", "task_id": "b", "depends_on": ["a"]},
+            {"name": "c", "description": "last", "depends_on": ["a", "b"], "retries": 2},
+        ]
+    )
+    summary = await service.run()
+
+    assert ids[:2] == ["a", "b"]
+    assert summary.ok and len(summary.statuses) == 4
+    last = await service.get_task(ids[2])
+    assert last.metadata.depends_on == ["a", "b"]
+    assert last.metadata.retries == 2
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "text"),
+    [
+        (
+            {"name": "x", "depends_on": ["nowhere"]},
+            UnknownDependencyError,
+            "unknown task 'nowhere'",
+        ),
+        ({"name": "x", "task_id": "a"}, DuplicateTaskError, "'a' already exists"),
+        ({"name": "x", "provider_id": "ghost"}, UnknownProviderError, 'Unknown provider "ghost"'),
+    ],
+)
+async def test_one_bad_spec_stores_nothing_and_the_error_names_it(make_service, bad, error, text):
+    service = await make_service()
+
+    with pytest.raises(error, match=text) as caught:
+        await service.create_tasks([{"name": "a", "task_id": "a"}, {"name": "b"}, bad])
+
+    assert caught.value.__notes__ == ["in tasks[2]"]
+    assert await service.get_tasks() == []
+    assert await service.store.load_tasks() == []
+
+
+async def test_a_spec_with_an_unknown_field_is_refused_naming_it(make_service):
+    service = await make_service()
+
+    with pytest.raises(ValueError, match=r"tasks\[0\]: .*'colour'"):
+        await service.create_tasks([{"name": "a", "colour": "red"}])
+
+
+async def test_a_batch_created_after_a_run_runs_in_the_next_one(make_service):
+    service = await make_service()
+    first = await service.create_task("first", "")
+    await service.run()
+
+    await service.create_tasks([{"name": "late", "depends_on": [first.id]}])
+    summary = await service.run()
+
+    assert all(status is TaskStatus.COMPLETED for status in summary.statuses.values())
