@@ -7,7 +7,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -23,7 +23,41 @@ EventHandler = Callable[[TaskEvent], Awaitable[None] | None]
 """A handler: a function or coroutine function taking one ``TaskEvent``."""
 
 
-class EventStream:
+class _Subscription:
+    """What every event iterator shares: ``next(timeout)``, ``close`` and ``async with``."""
+
+    async def __anext__(self) -> TaskEvent:
+        raise NotImplementedError
+
+    async def next(self, timeout: float | None = None) -> TaskEvent:
+        """The next event; ``TimeoutError`` if none arrives within ``timeout`` seconds."""
+        with anyio.fail_after(timeout):
+            return await self.__anext__()
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close (async form, for ``contextlib.aclosing``)."""
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        self.close()
+
+
+class EventStream(_Subscription):
     """An async iterator over events, registered from the moment it is created.
 
     Use it as ``async with service.stream_events() as events: async for event in events: ...``;
@@ -53,29 +87,12 @@ class EventStream:
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             raise StopAsyncIteration from None
 
-    async def next(self, timeout: float | None = None) -> TaskEvent:
-        """The next event; ``TimeoutError`` if none arrives within ``timeout`` seconds."""
-        with anyio.fail_after(timeout):
-            return await self.__anext__()
-
     def close(self) -> None:
         """Stop receiving; events already queued can still be read."""
         self._bus._drop_stream(self)
         self._send.close()
 
-    async def aclose(self) -> None:
-        """Close the stream (async form, for ``contextlib.aclosing``)."""
-        self.close()
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _finish(self) -> None:
         self.close()
         self._receive.close()
 
@@ -84,7 +101,7 @@ EventReader = Callable[[int, int], Awaitable[list[TaskEvent]]]
 """Reads logged events: ``reader(after, limit)`` gives those numbered above ``after``."""
 
 
-class EventFollower:
+class EventFollower(_Subscription):
     """Replays logged events after a cursor, then follows live ones, with no gap and no repeat.
 
     It subscribes to live events before reading the log, so an event emitted while the log is
@@ -122,25 +139,9 @@ class EventFollower:
                 self.cursor = self._read_up_to = event.seq
                 return event
 
-    async def next(self, timeout: float | None = None) -> TaskEvent:
-        """The next event; ``TimeoutError`` if none arrives within ``timeout`` seconds."""
-        with anyio.fail_after(timeout):
-            return await self.__anext__()
-
     def close(self) -> None:
         """Stop following."""
         self._live.close()
-
-    async def __aenter__(self) -> EventFollower:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class EventBus:
