@@ -405,6 +405,14 @@ class AgentOrchestratorService(TaskControl):
         await self._ensure_open()
         return [snapshot(task) for task in rank_tasks(self._tasks.values(), query)]
 
+    async def get_task_output(self, task_id: str) -> list[str]:
+        """All of the task's output: the whole history where the store logs events (within the
+        log's retention), else the newest 500 lines the task keeps."""
+        await self._ensure_open()
+        task = self._require(task_id)
+        history = await self._store.read_output(task_id)
+        return list(task.metadata.output) if history is None else history
+
     async def get_task_context(self) -> str:
         """Text describing the selected (or newest) task, for an agent's prompt."""
         await self._ensure_open()

@@ -95,3 +95,18 @@ async def test_old_events_are_pruned_beyond_the_retention_limit(make_service):
 
     assert [e.data for e in events] == [{"output": [f"line {i}"]} for i in (2, 3, 4)]
     assert [e.seq for e in events] == [4, 5, 6]
+
+
+async def test_output_beyond_the_kept_window_stays_in_the_store(make_service):
+    service = await make_service()
+    task = await service.create_task("chatty", "")
+    for start in range(0, 1200, 100):
+        await service.append_output(
+            task.id, "\n".join(f"line {i}" for i in range(start, start + 100))
+        )
+
+    kept = (await service.get_task(task.id)).metadata.output
+    history = await service.get_task_output(task.id)
+
+    assert kept == [f"line {i}" for i in range(700, 1200)]
+    assert history == [f"line {i}" for i in range(1200)]

@@ -38,6 +38,9 @@ class SuspendingStore:
     async def prune_events(self, keep: int) -> int:
         return 0
 
+    async def read_output(self, task_id: str) -> None:
+        return None
+
     async def put_tasks(self, tasks: Sequence[OrchestratedTask], events: Any = ()) -> None:
         rows = [task.to_dict() for task in tasks]
         await anyio.lowlevel.checkpoint()

@@ -51,6 +51,10 @@ class Store(Protocol):
         """Logged events numbered above ``after``, oldest first, at most ``limit``."""
         ...
 
+    async def read_output(self, task_id: str) -> list[str] | None:
+        """Every output line the task ever had, from the event log; None without a log."""
+        ...
+
     async def prune_events(self, keep: int) -> int:
         """Delete all but the newest ``keep`` events; returns how many were deleted."""
         ...

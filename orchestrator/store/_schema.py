@@ -11,7 +11,7 @@ from orchestrator.errors import StoreError
 APPLICATION_ID = 0x64616772
 """Stored in the file header (``PRAGMA application_id``): ``dagr``, marking a dagorch database."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this version writes (``PRAGMA user_version``)."""
 
 _V1 = (
@@ -41,10 +41,15 @@ def _add_command_inbox(connection: sqlite3.Connection) -> None:
     )
 
 
+def _index_events_by_task(connection: sqlite3.Connection) -> None:
+    connection.execute("CREATE INDEX events_by_task ON events (task_id, type, seq)")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_v1,
     2: _add_event_log,
     3: _add_command_inbox,
+    4: _index_events_by_task,
 }
 """``MIGRATIONS[n]`` moves a database from schema ``n - 1`` to ``n`` (0 is an empty file)."""
 

@@ -45,6 +45,10 @@ class MemoryStore:
         """Always empty: this store keeps no event log."""
         return []
 
+    async def read_output(self, task_id: str) -> list[str] | None:
+        """None: without an event log only the task's window of output is kept."""
+        return None
+
     async def prune_events(self, keep: int) -> int:
         """Nothing to prune."""
         return 0

@@ -217,6 +217,16 @@ class SqliteStore:
             for seq, ts, kind, task_id, data in rows
         ]
 
+    async def read_output(self, task_id: str) -> list[str] | None:
+        """Every output line of the task still in the event log, oldest first."""
+        rows = await self._call(
+            lambda c: c.execute(
+                "SELECT data FROM events WHERE task_id = ? AND type = ? ORDER BY seq",
+                (task_id, TaskEventType.OUTPUT.value),
+            ).fetchall()
+        )
+        return [line for (data,) in rows for line in json.loads(data)["output"]]
+
     async def prune_events(self, keep: int) -> int:
         """Delete all but the newest ``keep`` events."""
 
