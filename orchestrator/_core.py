@@ -33,7 +33,7 @@ from orchestrator.graph import TaskGraph
 from orchestrator.lifecycle import Trigger, next_status
 from orchestrator.registry import ProviderRegistry
 from orchestrator.scheduler import Scheduler
-from orchestrator.store import SqliteStore, Store
+from orchestrator.store import SqliteStore, Store, default_store_path
 from orchestrator.store._shared import SharedStore
 from orchestrator.views import OUTPUT_LINES_KEPT
 
@@ -93,7 +93,9 @@ class Core:
         self.runtime = runtime
         self._given_options = options
         self.options = options or AgentOrchestratorPluginOptions()
-        self._store: Store = store if store is not None else SqliteStore()
+        if store is None:
+            store = SqliteStore(default_store_path(str(getattr(runtime, "agent_id", "") or "")))
+        self._store: Store = store
         self._bus = EventBus()
         self._registry = ProviderRegistry()
         self._graph = TaskGraph()

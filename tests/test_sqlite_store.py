@@ -187,3 +187,20 @@ async def test_a_task_with_unknown_keys_keeps_them_across_a_reopen(tmp_path):
     await store.close()
 
     assert loaded.extra == {"futureField": [1]}
+
+
+async def test_services_of_two_agents_in_one_process_each_own_a_default_file(_dagorch_home):
+    class Runtime:
+        def __init__(self, agent_id: str) -> None:
+            self.agent_id = agent_id
+
+    options = AgentOrchestratorPluginOptions(providers=[FunctionProvider("ok", succeed)])
+    first = await AgentOrchestratorService.start(Runtime("agent-one"), options=options)
+    second = await AgentOrchestratorService.start(Runtime("agent-two"), options=options)
+    await first.stop()
+    await second.stop()
+
+    assert sorted(p.name for p in _dagorch_home.iterdir() if p.suffix == ".db") == [
+        "agent-agent-one.db",
+        "agent-agent-two.db",
+    ]

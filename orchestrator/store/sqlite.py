@@ -40,10 +40,15 @@ _STOP = object()
 _GROUP_LIMIT = 512
 
 
-def default_store_path() -> Path:
-    """``$DAGORCH_HOME/dagorch.db``, or ``.dagorch/dagorch.db`` in the current folder."""
+def default_store_path(agent_id: str = "") -> Path:
+    """``$DAGORCH_HOME/dagorch.db``, or ``.dagorch/dagorch.db`` in the current folder.
+
+    With an agent id (a service started for an ElizaOS runtime) the file is
+    ``agent-<id>.db`` beside it, so agents sharing a process and folder each own a file.
+    """
     home = os.environ.get("DAGORCH_HOME", "").strip()
-    return Path(home or ".dagorch") / DEFAULT_FILE_NAME
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in agent_id)
+    return Path(home or ".dagorch") / (f"agent-{safe}.db" if safe else DEFAULT_FILE_NAME)
 
 
 class SqliteStore:
