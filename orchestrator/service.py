@@ -8,16 +8,11 @@ the provider, and tasks form a DAG.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from pydantic import ValidationError
-
 from hookspecs.models import (
     OrchestratedTask,
-    OrchestratedTaskMetadata,
     TaskEvent,
     TaskEventType,
     TaskResult,
@@ -30,29 +25,26 @@ from hookspecs.provider import AgentProvider
 from orchestrator import _inbox as inbox
 from orchestrator._control import TaskControl
 from orchestrator._core import CURRENT_TASK_KEY, Batch
-from orchestrator._snapshot import fresh_task, snapshot
+from orchestrator._creation import TaskCreation
+from orchestrator._snapshot import snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import (
-    DagorchError,
-    DuplicateTaskError,
     IllegalTransitionError,
     InvalidTaskError,
     StepNotFoundError,
-    UnknownDependencyError,
 )
 from orchestrator.events import ALL_EVENTS, EventFollower, EventHandler, EventStream
 from orchestrator.lifecycle import Trigger, trigger_for
 from orchestrator.store import Store
 from orchestrator.store._shared import SharedStore
 from orchestrator.views import (
-    DEFAULT_TAGS,
     clamp_progress,
     rank_tasks,
     task_context_text,
 )
 
 
-class AgentOrchestratorService(TaskControl):
+class AgentOrchestratorService(TaskCreation, TaskControl):
     """Creates tasks, wires them into a DAG, runs them on providers and reports what happens.
 
     Start it with ``await AgentOrchestratorService.start()`` (an ElizaOS runtime, options and a
@@ -186,195 +178,6 @@ class AgentOrchestratorService(TaskControl):
         return await self.get_task(current) if current else None
 
     # -- creating and reading ---------------------------------------------------------------
-
-    async def create_task(
-        self,
-        name: str,
-        description: str = "",
-        room_id: str | None = None,
-        provider_id: str | None = None,
-        *,
-        depends_on: str | Iterable[str] = (),
-        task_id: str | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        params: Mapping[str, Any] | None = None,
-        tags: Iterable[str] | None = None,
-        working_directory: str | None = None,
-    ) -> OrchestratedTask:
-        """Create a pending task on a provider, after the tasks in ``depends_on``.
-
-        The provider is ``provider_id``, else the one named by the options' environment variable,
-        else the default. Inside a ``run()`` the new task is scheduled at once. Nothing is stored
-        when an argument is refused.
-        """
-        await self._ensure_open()
-        world_id = await self._world_id(room_id) if self.runtime is not None else None
-        task = self._prepare_task(
-            {},
-            name=name,
-            description=description,
-            room_id=room_id,
-            provider_id=provider_id,
-            depends_on=depends_on,
-            task_id=task_id,
-            retries=retries,
-            timeout=timeout,
-            params=params,
-            tags=tags,
-            working_directory=working_directory,
-            world_id=world_id,
-        )
-        await self._add_tasks([task])
-        return snapshot(task)
-
-    async def create_tasks(self, specs: Iterable[Mapping[str, Any]]) -> list[str]:
-        """Create many tasks at once, each spec holding ``create_task``'s arguments by name.
-
-        A spec may depend on tasks created before it in the same call. Every spec is checked
-        before anything is stored, and all are stored in one write; an error carries a note naming
-        the spec. Returns the new tasks' ids in order. This is how pipelines are loaded.
-        """
-        await self._ensure_open()
-        prepared: dict[str, OrchestratedTask] = {}
-        for index, spec in enumerate(specs):
-            try:
-                fields = dict(spec)
-                room_id = fields.get("room_id")
-                if self.runtime is not None:
-                    fields["world_id"] = await self._world_id(room_id)
-                task = self._prepare_task(prepared, **fields)
-            except TypeError as exc:
-                raise InvalidTaskError(f"tasks[{index}]: {exc}") from None
-            except DagorchError as exc:
-                exc.add_note(f"in tasks[{index}]")
-                raise
-            prepared[task.id] = task
-        await self._add_tasks(list(prepared.values()))
-        return list(prepared)
-
-    def _prepare_task(
-        self,
-        pending: Mapping[str, OrchestratedTask],
-        *,
-        name: str,
-        description: str = "",
-        room_id: str | None = None,
-        provider_id: str | None = None,
-        depends_on: str | Iterable[str] = (),
-        task_id: str | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        params: Mapping[str, Any] | None = None,
-        tags: Iterable[str] | None = None,
-        working_directory: str | None = None,
-        world_id: str | None = None,
-    ) -> OrchestratedTask:
-        """A checked new task, not yet added; ``pending`` holds tasks about to be added with it."""
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidTaskError("Task name must be a non-empty string (field: name)")
-        if task_id is not None:
-            if not isinstance(task_id, str) or not task_id.strip():
-                raise InvalidTaskError("Task id must be a non-empty string (field: task_id)")
-            if task_id in self._tasks or task_id in pending:
-                raise DuplicateTaskError(task_id)
-            if self._scheduler.run_of(task_id) is not None:
-                raise InvalidTaskError(
-                    f"Task id {task_id!r} belongs to a deleted task whose run is still stopping"
-                )
-        new_id = task_id or str(uuid.uuid4())
-        options = self.options
-        provider = self._registry.select(
-            provider_id, options.active_provider_env_var, options.default_provider_id
-        )
-        upstream = _task_ids(depends_on, "depends_on")
-        for dep in upstream:
-            if dep not in self._tasks and dep not in pending:
-                raise UnknownDependencyError(new_id, dep)
-        now = now_ms()
-        simple = (
-            type(description) is str
-            and (room_id is None or type(room_id) is str)
-            and tags is None
-            and retries is None
-            and timeout is None
-            and not params
-            and working_directory is None
-            and type(options.default_retries) is int
-            and options.default_timeout is None
-        )
-        try:
-            if simple:
-                return fresh_task(
-                    task_id=new_id,
-                    name=name,
-                    description=description,
-                    tags=list(DEFAULT_TAGS),
-                    room_id=room_id,
-                    world_id=world_id,
-                    depends_on=upstream,
-                    working_directory=options.get_working_directory(),
-                    provider_id=provider.id,
-                    sub_agent_type=provider.id,
-                    provider_label=provider.label,
-                    created_at=now,
-                    user_status_updated_at=now,
-                    retries=options.default_retries,
-                )
-            return OrchestratedTask(
-                id=new_id,
-                name=name,
-                description=description,
-                tags=list(DEFAULT_TAGS if tags is None else tags),
-                room_id=room_id,
-                world_id=world_id,
-                metadata=OrchestratedTaskMetadata(
-                    working_directory=working_directory or options.get_working_directory(),
-                    provider_id=provider.id,
-                    sub_agent_type=provider.id,
-                    provider_label=provider.label,
-                    created_at=now,
-                    user_status_updated_at=now,
-                    depends_on=upstream,
-                    retries=options.default_retries if retries is None else retries,
-                    timeout=options.default_timeout if timeout is None else timeout,
-                    params=dict(params or {}),
-                ),
-            )
-        except ValidationError as exc:
-            raise InvalidTaskError(_describe(exc)) from None
-
-    async def _add_tasks(self, tasks: list[OrchestratedTask]) -> None:
-        """Add checked tasks to the graph and the store, in one write."""
-        batch = Batch()
-        recording = self._records_events
-        for task in tasks:
-            md = task.metadata
-            self._graph.add_task(task.id, md.depends_on)
-            self._tasks[task.id] = task
-            if recording:
-                data = {"name": task.name, "providerId": md.provider_id}
-                batch.add(task, TaskEventType.CREATED, data)
-            else:
-                batch.touch(task)
-            if md.depends_on:
-                self._end_from_upstream(batch, task)
-        await self._flush(batch)
-        if self._current_task_id is None and tasks:
-            self._current_task_id = tasks[0].id
-            await self._store.set_value(CURRENT_TASK_KEY, tasks[0].id)
-        if self._scheduler.auto_wanting():
-            self._scheduler.want([task.id for task in tasks])
-
-    async def create_code_task(
-        self,
-        name: str,
-        description: str,
-        room_id: str | None = None,
-        sub_agent_type: str = "eliza",
-    ) -> OrchestratedTask:
-        """The reference's alias: ``create_task`` with the sub-agent type as provider id."""
-        return await self.create_task(name, description, room_id, sub_agent_type)
 
     async def get_task(self, task_id: str) -> OrchestratedTask | None:
         """A copy of the task, or None."""
@@ -621,38 +424,3 @@ class AgentOrchestratorService(TaskControl):
         """
         self._require_running_sync()
         return self._bus.follow(self._store.read_events, after, event)
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    async def _world_id(self, room_id: str | None) -> str | None:
-        runtime = self.runtime
-        if runtime is None:
-            return None
-        get_room = getattr(runtime, "get_room", None)
-        if room_id and callable(get_room):
-            room = await get_room(room_id)
-            world = getattr(room, "world_id", None) if room is not None else None
-            if world:
-                return str(world)
-        return self.agent_id or None
-
-
-def _task_ids(given: str | Iterable[str], field: str) -> list[str]:
-    """Task ids from one id or an iterable of ids, without repeats; anything else is refused."""
-    if isinstance(given, str):
-        given = [given]
-    try:
-        ids = list(dict.fromkeys(given))
-    except TypeError:
-        raise InvalidTaskError(f"{field} must be a list of task ids") from None
-    if not all(isinstance(task_id, str) for task_id in ids):
-        raise InvalidTaskError(f"{field} must be a list of task ids (strings)")
-    return ids
-
-
-def _describe(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        path = ".".join(str(part) for part in error["loc"])
-        problems.append(f"{path}: {error['msg']}")
-    return "Invalid task: " + "; ".join(problems)
