@@ -6,47 +6,14 @@ import math
 
 import anyio
 import pytest
+from providers import Probe
 
 from orchestrator import (
     IllegalTransitionError,
-    OrchestratedTask,
     TaskResult,
     TaskStatus,
 )
 from orchestrator.testing import FunctionProvider, GatedProvider
-
-
-class Probe:
-    """A provider that hands its context to the test and waits for the test's word."""
-
-    id = "probe"
-    label = "Probe"
-    description = None
-
-    def __init__(self, *, obey_checkpoints: bool = True) -> None:
-        self.obey = obey_checkpoints
-        self.ctx = None
-        self.started = anyio.Event()
-        self.go = anyio.Event()
-        self.calls = 0
-        self.cancelled_by_scope = False
-
-    async def execute_task(self, task: OrchestratedTask, ctx) -> TaskResult:
-        self.calls += 1
-        self.ctx = ctx
-        self.started.set()
-        try:
-            while not self.go.is_set():
-                if self.obey:
-                    await ctx.checkpoint()
-                with anyio.move_on_after(0.005):
-                    await self.go.wait()
-        except BaseException:
-            self.cancelled_by_scope = True
-            raise
-        if self.obey:
-            await ctx.checkpoint()
-        return TaskResult(success=True, summary="finished")
 
 
 async def start_probe(make_service, probe: Probe, **options):
@@ -68,7 +35,7 @@ async def test_cancel_makes_is_cancelled_true_at_once(make_service):
 
 
 async def test_a_provider_that_ignores_cancel_is_cancelled_after_the_grace_period(make_service):
-    probe = Probe(obey_checkpoints=False)
+    probe = Probe(obey=False)
     service, task, handle = await start_probe(make_service, probe, cancel_grace_period=0.05)
 
     await service.cancel_task(task.id)
@@ -89,7 +56,7 @@ async def test_checkpoint_raises_once_cancelled_and_the_task_stays_cancelled(mak
         finished = await handle
 
     assert finished.metadata.status is TaskStatus.CANCELLED
-    assert probe.calls == 1
+    assert len(probe.calls) == 1
 
 
 async def test_a_cancel_before_the_provider_starts_wins(make_service):
@@ -111,7 +78,7 @@ async def test_a_cancel_before_the_provider_starts_wins(make_service):
 
 
 async def test_success_returned_after_a_cancel_leaves_the_task_cancelled(make_service):
-    probe = Probe(obey_checkpoints=False)
+    probe = Probe(obey=False)
     service, task, handle = await start_probe(make_service, probe, cancel_grace_period=5)
     events: list[str] = []
     service.on("task", lambda e: events.append(e.type.value))
@@ -141,7 +108,7 @@ async def test_checkpoint_blocks_while_paused_and_resume_continues_the_same_run(
     finished = await handle
 
     assert finished.metadata.status is TaskStatus.COMPLETED
-    assert probe.calls == 1
+    assert len(probe.calls) == 1
 
 
 async def test_a_paused_queued_task_does_not_start_until_resumed(make_service):

@@ -8,44 +8,16 @@ import logging
 
 import anyio
 import pytest
+from providers import Probe
 
 from orchestrator import (
     DagorchError,
     IllegalTransitionError,
     MemoryStore,
-    OrchestratedTask,
     TaskResult,
     TaskStatus,
 )
 from orchestrator.testing import FunctionProvider, GatedProvider, succeed
-
-
-class Probe:
-    """Hands its context to the test; returns once ``go`` is set (obeying checkpoints if asked)."""
-
-    id = "probe"
-    label = "Probe"
-    description = None
-
-    def __init__(self, *, obey: bool = True) -> None:
-        self.obey = obey
-        self.ctx = None
-        self.started = anyio.Event()
-        self.go = anyio.Event()
-        self.calls: list[str] = []
-
-    async def execute_task(self, task: OrchestratedTask, ctx) -> TaskResult:
-        self.calls.append(task.id)
-        self.ctx = ctx
-        self.started.set()
-        while not self.go.is_set():
-            if self.obey:
-                await ctx.checkpoint()
-            with anyio.move_on_after(0.005):
-                await self.go.wait()
-        if self.obey:
-            await ctx.checkpoint()
-        return TaskResult(success=True, summary="finished")
 
 
 class YieldingStore(MemoryStore):
