@@ -180,8 +180,8 @@ class OrchestratedTaskMetadata(_Document):
     """Seconds an attempt may take before it fails with a timeout; None for no limit."""
     attempts: int = 0
     """How many attempts have started."""
-    params: dict[str, Any] = Field(default_factory=dict)
-    """Parameters for the task's provider."""
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    """Parameters for the task's provider (JSON values, so they can be stored)."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:

@@ -113,7 +113,10 @@ class TaskControl(Core):
         """Pause tasks marked running that have no live run (left so by a crash), adding the
         output line "Paused due to restart."; returns them."""
         await self._ensure_open()
-        return [snapshot(task) for task in await self._recover_interrupted(requeue=False)]
+        return [
+            snapshot(task)
+            for task in await self._recover_interrupted(requeue=False, spare_done=True)
+        ]
 
     # -- the DAG ----------------------------------------------------------------------------
 

@@ -10,13 +10,16 @@ delivers the events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
 from hookspecs.models import (
     OrchestratedTask,
+    TaskEvent,
     TaskEventType,
     TaskResult,
     TaskStatus,
@@ -106,6 +109,8 @@ class Core:
         self._opening: asyncio.Task[None] | None = None
         self._stopping = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._outbox: deque[TaskEvent] = deque()
+        self._delivering = False
         self._handles: dict[str, ExecutionHandle] = {}
         self._lease: str | None = None
         """Our lease token when the store is shared between processes."""
@@ -138,6 +143,18 @@ class Core:
         self.options = self._given_options or get_configured_options() or self.options
         self._registry.register_all(self.options.providers, "options")
         await self._store.open()
+        try:
+            await self._load()
+        except BaseException:
+            # A service that failed to open holds nothing: no lease, no open file.
+            if self._lease is not None and isinstance(self._store, SharedStore):
+                with contextlib.suppress(Exception):
+                    await self._store.release_lease(self._lease)
+            await self._store.close()
+            raise
+        self._opened = True
+
+    async def _load(self) -> None:
         if isinstance(self._store, SharedStore):
             self._lease = await take_lease(self._store, getattr(self._store, "path", "the store"))
         loaded = await self._store.load_tasks()
@@ -153,12 +170,16 @@ class Core:
             self._current_task_id = current
         await self._store.prune_events(self.options.event_log_limit)
         if self.options.recovery != "none":
-            await self._recover_interrupted(requeue=self.options.recovery == "requeue_retryable")
-        self._opened = True
+            await self._recover_interrupted(
+                requeue=self.options.recovery == "requeue_retryable", spare_done=False
+            )
 
-    async def _recover_interrupted(self, *, requeue: bool) -> list[OrchestratedTask]:
+    async def _recover_interrupted(
+        self, *, requeue: bool, spare_done: bool
+    ) -> list[OrchestratedTask]:
         """Deal with tasks marked running that have no live run (a crash left them so):
-        queue again those with attempts left when ``requeue``, pause the others."""
+        queue again those with attempts left when ``requeue``, pause the others. ``spare_done``
+        leaves alone tasks the user marked done (the reference's rule for its own call)."""
         batch = Batch()
         recovered: list[OrchestratedTask] = []
         for task in self._tasks.values():
@@ -168,7 +189,7 @@ class Core:
             if requeue and md.attempts <= md.retries:
                 self._transition(batch, task, Trigger.REQUEUE)
                 self._append_lines(batch, task, "Interrupted by a restart; queued again.")
-            elif md.user_status is not TaskUserStatus.DONE:
+            elif not (spare_done and md.user_status is TaskUserStatus.DONE):
                 self._transition(batch, task, Trigger.PAUSE)
                 self._append_lines(batch, task, "Paused due to restart.")
             else:
@@ -293,11 +314,25 @@ class Core:
                     bus = self._bus
                     for index, (event_type, task_id, data) in enumerate(events):
                         seq = None if first is None else first + index
-                        await bus.deliver(bus.build(event_type, task_id, data, seq))
+                        self._outbox.append(bus.build(event_type, task_id, data, seq))
+                    await self._deliver_outbox()
         finally:
             # Waiters are released even when the store refused the write: the error reaches the
             # caller (or the runner's log), and nobody waits forever for a state already reached.
             self._scheduler.settled(batch.tasks.values())
+
+    async def _deliver_outbox(self) -> None:
+        # One deliverer at a time, so events reach handlers and streams in the order they were
+        # numbered: a flush that commits while another is still delivering (an async handler
+        # awaited, or a handler that changed a task) queues its events behind that one's.
+        if self._delivering:
+            return
+        self._delivering = True
+        try:
+            while self._outbox:
+                await self._bus.deliver(self._outbox.popleft())
+        finally:
+            self._delivering = False
 
     def _spawn(self, awaitable: Any) -> None:
         async def guarded() -> None:

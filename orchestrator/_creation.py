@@ -210,7 +210,15 @@ class TaskCreation(Core):
                 batch.touch(task)
             if md.depends_on:
                 self._end_from_upstream(batch, task)
-        await self._flush(batch)
+        try:
+            await self._flush(batch)
+        except BaseException:
+            # Not stored, so not created: take the tasks back out (newest first).
+            for task in reversed(tasks):
+                self._tasks.pop(task.id, None)
+                self._graph.remove_task(task.id, lambda _: True)
+                self._scheduler.forget(task.id)
+            raise
         if self._current_task_id is None and tasks:
             self._current_task_id = tasks[0].id
             await self._store.set_value(CURRENT_TASK_KEY, tasks[0].id)

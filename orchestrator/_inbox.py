@@ -25,8 +25,9 @@ async def take_lease(store: SharedStore, where: object) -> str:
     host = socket.gethostname()
     blocking = await store.acquire_lease(token, os.getpid(), host)
     if blocking is not None and blocking.host == host and not _alive(blocking.pid):
-        # Its owner died on this machine (a crash or SIGKILL): no need to wait out the lease.
-        blocking = await store.acquire_lease(token, os.getpid(), host, force=True)
+        # Its owner died on this machine (a crash or SIGKILL): no need to wait out the lease,
+        # but take it over only if nobody else did in the meantime.
+        blocking = await store.acquire_lease(token, os.getpid(), host, replacing=blocking.token)
     if blocking is not None:
         raise ConfigurationError(
             f"{where} is in use by another orchestrator (process {blocking.pid}); control its "
@@ -60,8 +61,14 @@ async def serve(
             return
         try:
             if not await store.renew_lease(token):
-                logger.warning("Another orchestrator took over the store's lease")
+                # Fenced: the store refuses this service's writes from now on.
+                logger.error(
+                    "Another orchestrator took over the store; no longer applying commands"
+                )
+                return
             for command in await store.pending_commands():
+                if stop.is_set():
+                    return
                 await _apply(service, store, command.seq, command.task_id, command.action)
         except DagorchError:
             logger.exception("Could not read the command inbox")
@@ -75,7 +82,9 @@ async def _apply(
         return
     try:
         await getattr(service, f"{action}_task")(task_id)
-    except DagorchError as exc:
+    except Exception as exc:
+        if not isinstance(exc, DagorchError):
+            logger.exception("Command %s %s failed", action, task_id)
         await store.finish_command(seq, "error", f"{type(exc).__name__}: {exc}")
     else:
         await store.finish_command(seq, "done", "")

@@ -117,6 +117,7 @@ class EventFollower(_Subscription):
         self._read_up_to = after
         self._backlog: list[TaskEvent] = []
         self._replaying = True
+        self._held: TaskEvent | None = None
 
     def __aiter__(self) -> EventFollower:
         return self
@@ -134,10 +135,21 @@ class EventFollower(_Subscription):
                     self._backlog = [e for e in page if self._event in (ALL_EVENTS, e.type.value)]
                     continue
                 self._replaying = False
+                held, self._held = self._held, None
+                if held is not None and held.seq > self._read_up_to:
+                    # The log had nothing for the gap (a store without one): take it live.
+                    self.cursor = self._read_up_to = held.seq
+                    return held
             event = await self._live.__anext__()
-            if event.seq > self._read_up_to:
-                self.cursor = self._read_up_to = event.seq
-                return event
+            if event.seq <= self._read_up_to:
+                continue
+            if event.seq > self._read_up_to + 1 and self._event == ALL_EVENTS:
+                # Numbers were skipped: read them (and this one) from the log first.
+                self._held = event
+                self._replaying = True
+                continue
+            self.cursor = self._read_up_to = event.seq
+            return event
 
     def close(self) -> None:
         """Stop following."""

@@ -70,16 +70,26 @@ class RemoteControl:
         seq = await self._store.submit_command(task_id, action)
         with anyio.move_on_after(self.timeout):
             while True:
-                state, message = await self._store.command_outcome(seq)
-                if state == "done":
+                if await self._finished(seq, action):
                     return
-                if state == "error":
-                    raise RemoteControlError(message or f"{action} failed")
+                # The owner is another process: the file is all there is to watch.
                 await anyio.sleep(0.02)
+        # Withdrawn, so a command reported as failed is never applied later; unless the owner
+        # got to it in the meantime, in which case its outcome stands.
+        if not await self._store.expire_command(seq) and await self._finished(seq, action):
+            return
         raise RemoteControlError(
             f"{self.path}: the owning orchestrator did not apply {action} {task_id} within "
             f"{self.timeout:g}s"
         )
+
+    async def _finished(self, seq: int, action: str) -> bool | None:
+        """True once the owner applied the command, None while it is pending; raises the
+        owner's reason when it refused."""
+        state, message = await self._store.command_outcome(seq)
+        if state == "error":
+            raise RemoteControlError(message or f"{action} failed")
+        return True if state == "done" else None
 
     async def _apply_directly(self, action: str, task_id: str) -> None:
         from orchestrator.service import AgentOrchestratorService

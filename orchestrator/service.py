@@ -8,6 +8,8 @@ the provider, and tasks form a DAG.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
@@ -32,6 +34,7 @@ from orchestrator.errors import (
     IllegalTransitionError,
     InvalidTaskError,
     StepNotFoundError,
+    StoreError,
 )
 from orchestrator.events import ALL_EVENTS, EventFollower, EventHandler, EventStream
 from orchestrator.lifecycle import Trigger, trigger_for
@@ -42,6 +45,8 @@ from orchestrator.views import (
     rank_tasks,
     task_context_text,
 )
+
+logger = logging.getLogger("dagorch.service")
 
 
 class AgentOrchestratorService(TaskCreation, TaskControl):
@@ -101,23 +106,30 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
             return
         await self._ensure_open()
         self._stopping = True
-        if self._inbox is not None:
-            self._inbox_stop.set()
-            await self._inbox
-        await self._scheduler.stop()
-        batch = Batch()
-        for task in self._tasks.values():
-            if task.metadata.status is TaskStatus.RUNNING:
-                self._transition(batch, task, Trigger.PAUSE)
-                self._append_lines(batch, task, "Paused due to shutdown.")
-        await self._flush(batch)
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
-        await self._store.prune_events(self.options.event_log_limit)
-        if self._lease is not None and isinstance(self._store, SharedStore):
-            await self._store.release_lease(self._lease)
-        self._bus.close()
-        await self._store.close()
+        try:
+            if self._inbox is not None:
+                self._inbox_stop.set()
+                await asyncio.gather(self._inbox, return_exceptions=True)
+            await self._scheduler.stop()
+            batch = Batch()
+            for task in self._tasks.values():
+                if task.metadata.status is TaskStatus.RUNNING:
+                    self._transition(batch, task, Trigger.PAUSE)
+                    self._append_lines(batch, task, "Paused due to shutdown.")
+            await self._flush(batch)
+            if self._background:
+                await asyncio.gather(*self._background, return_exceptions=True)
+            await self._store.prune_events(self.options.event_log_limit)
+        except StoreError:
+            # The store refuses (a full disk, or another orchestrator owns the file now):
+            # stopping still releases everything; what the store holds stays as it was.
+            logger.exception("Could not store the final state while stopping")
+        finally:
+            if self._lease is not None and isinstance(self._store, SharedStore):
+                with contextlib.suppress(StoreError):
+                    await self._store.release_lease(self._lease)
+            self._bus.close()
+            await self._store.close()
 
     async def __aenter__(self) -> Self:
         await self._ensure_open()
@@ -214,7 +226,11 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         await self._ensure_open()
         task = self._require(task_id)
         history = await self._store.read_output(task_id)
-        return list(task.metadata.output) if history is None else history
+        window = list(task.metadata.output)
+        if history is None or (window and history[-len(window) :] != window):
+            # No log, or the log was pruned past what the task still keeps: the window is more.
+            return window
+        return history
 
     async def get_task_context(self) -> str:
         """Text describing the selected (or newest) task, for an agent's prompt."""

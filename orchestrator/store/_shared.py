@@ -44,10 +44,10 @@ class SharedStore(Protocol):
     """A store several processes can open: a lease for the one writer, and an inbox."""
 
     async def acquire_lease(
-        self, token: str, pid: int, host: str, *, force: bool = False
+        self, token: str, pid: int, host: str, *, replacing: str | None = None
     ) -> Lease | None:
-        """Take the lease unless a live one is held by another token (or ``force``); None when
-        taken, else the lease that blocks."""
+        """Take the lease unless a live one is held by another token; None when taken, else the
+        lease that blocks. ``replacing`` names a dead owner's token that may be taken over."""
         ...
 
     async def renew_lease(self, token: str) -> bool:
@@ -64,6 +64,10 @@ class SharedStore(Protocol):
 
     async def submit_command(self, task_id: str, action: str) -> int:
         """Put a command in the inbox; returns its number."""
+        ...
+
+    async def expire_command(self, seq: int) -> bool:
+        """Withdraw a command nobody applied yet; False if it was applied meanwhile."""
         ...
 
     async def pending_commands(self) -> list[Command]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import queue
 import sqlite3
@@ -30,6 +31,8 @@ from orchestrator.store._schema import (
     migrate,
 )
 from orchestrator.store._shared import LEASE_SECONDS, Command, Lease
+
+logger = logging.getLogger("dagorch.store")
 
 DEFAULT_FILE_NAME = "dagorch.db"
 """The database file's name inside the dagorch home folder."""
@@ -63,6 +66,8 @@ class SqliteStore:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._connection: sqlite3.Connection | None = None
+        self._fence_token: str | None = None
+        """Once this store's service owns the file, writes commit only while it still does."""
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -118,48 +123,94 @@ class SqliteStore:
     def _serve(self) -> None:
         connection = self._connection
         assert connection is not None
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            group = [first]
-            stop = False
-            while len(group) < _GROUP_LIMIT:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                group = [first]
+                stop = False
+                while len(group) < _GROUP_LIMIT:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop = True
+                        break
+                    group.append(item)
                 try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                group.append(item)
-            self._run_group(connection, group)
-            if stop:
+                    self._run_group(connection, group)
+                except Exception:
+                    logger.exception("The writer of %s failed on a group of writes", self.path)
+                if stop:
+                    return
+        finally:
+            self._fail_queued()
+
+    def _fail_queued(self) -> None:
+        # Nobody waits forever on a store that has stopped writing.
+        closed = StoreError(self.path, "the store was closed before this write")
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
                 return
+            if item is not _STOP:
+                _wake([item], [(item[2], None, closed)])
 
     def _run_group(self, connection: sqlite3.Connection, group: list[Any]) -> None:
+        """One transaction for the group; each write in its own savepoint, so one that fails is
+        undone alone and the others still commit."""
         try:
             connection.execute("BEGIN IMMEDIATE")
-            results = [operation(connection) for operation, _, _ in group]
+            fenced = self._fence_token is not None and not self._holds_lease(connection)
+        except sqlite3.Error as exc:
+            _rollback(connection)
+            error = StoreError(self.path, describe_database_error(exc))
+            _wake(group, [(future, None, error) for _, _, future in group])
+            return
+        outcomes: list[_Outcome] = []
+        for index, (operation, _, future) in enumerate(group):
+            if fenced and getattr(operation, "fenced", False):
+                lost = StoreError(self.path, "another orchestrator has taken over this file")
+                outcomes.append((future, None, lost))
+                continue
+            try:
+                connection.execute("SAVEPOINT write")
+                result = operation(connection)
+                connection.execute("RELEASE write")
+            except Exception as exc:
+                failure: BaseException = (
+                    StoreError(self.path, describe_database_error(exc))
+                    if isinstance(exc, sqlite3.Error)
+                    else exc
+                )
+                if not connection.in_transaction:
+                    # SQLite rolled the whole transaction back (a full disk does): report this
+                    # write's failure and run the others again, in a new transaction.
+                    _wake([group[index]], [(future, None, failure)])
+                    others = group[:index] + group[index + 1 :]
+                    if others:
+                        self._run_group(connection, others)
+                    return
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK TO write")
+                    connection.execute("RELEASE write")
+                outcomes.append((future, None, failure))
+            else:
+                outcomes.append((future, result, None))
+        try:
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(connection)
-            if len(group) > 1:
-                for item in group:
-                    self._run_group(connection, [item])
-                return
-            _, loop, future = group[0]
             error = StoreError(self.path, describe_database_error(exc))
-            loop.call_soon_threadsafe(_settle_all, [(future, None, error)])
-            return
-        except BaseException as exc:
-            _rollback(connection)
-            _wake(group, [(future, None, exc) for _, _, future in group])
-            return
-        _wake(
-            group,
-            [(future, result, None) for (_, _, future), result in zip(group, results, strict=True)],
-        )
+            outcomes = [(future, None, error) for future, _, _ in outcomes]
+        _wake(group, outcomes)
+
+    def _holds_lease(self, connection: sqlite3.Connection) -> bool:
+        held = _read_lease(connection)
+        return held is not None and held.token == self._fence_token
 
     async def _call(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
         if self._thread is None:
@@ -200,7 +251,7 @@ class SqliteStore:
             last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
             return int(last) - len(logged) + 1
 
-        return await self._call(write)
+        return await self._call(_fenced(write))
 
     async def read_events(self, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
         """Logged events numbered above ``after``, oldest first."""
@@ -241,11 +292,11 @@ class SqliteStore:
             )
             return int(cursor.rowcount)
 
-        return await self._call(prune)
+        return await self._call(_fenced(prune))
 
     async def delete_task(self, task_id: str) -> None:
         """Remove a task."""
-        await self._call(lambda c: c.execute("DELETE FROM tasks WHERE id = ?", (task_id,)))
+        await self._call(_fenced(lambda c: c.execute("DELETE FROM tasks WHERE id = ?", (task_id,))))
 
     async def get_value(self, key: str) -> JsonValue:
         """A named value, or None."""
@@ -257,25 +308,27 @@ class SqliteStore:
     async def set_value(self, key: str, value: JsonValue) -> None:
         """Set or (with None) remove a named value."""
         if value is None:
-            await self._call(lambda c: c.execute("DELETE FROM kv WHERE key = ?", (key,)))
+            await self._call(_fenced(lambda c: c.execute("DELETE FROM kv WHERE key = ?", (key,))))
             return
         text = json.dumps(value)
-        await self._call(lambda c: c.execute(_UPSERT_VALUE, (key, text)))
+        await self._call(_fenced(lambda c: c.execute(_UPSERT_VALUE, (key, text))))
 
     # -- sharing between processes ----------------------------------------------------------
 
     async def acquire_lease(
-        self, token: str, pid: int, host: str, *, force: bool = False
+        self, token: str, pid: int, host: str, *, replacing: str | None = None
     ) -> Lease | None:
-        """Take the lease unless another live one blocks (or ``force``); None when taken."""
+        """Take the lease unless another live one blocks; None when taken. ``replacing`` takes
+        over a live lease only while it is still the one with that token (its owner is dead)."""
 
         def acquire(connection: sqlite3.Connection) -> Lease | None:
             held = _read_lease(connection)
             now = now_ms()
             live = held is not None and now - held.heartbeat_ms < _LEASE_MS
-            if held is not None and live and held.token != token and not force:
+            if held is not None and live and held.token not in (token, replacing):
                 return held
             _write_lease(connection, Lease(token, pid, now, host))
+            self._fence_token = token
             return None
 
         return await self._call(acquire)
@@ -299,6 +352,7 @@ class SqliteStore:
             held = _read_lease(connection)
             if held is not None and held.token == token:
                 connection.execute("DELETE FROM kv WHERE key = ?", (_LEASE_KEY,))
+            self._fence_token = None
 
         await self._call(release)
 
@@ -325,6 +379,17 @@ class SqliteStore:
             )
         )
 
+    async def expire_command(self, seq: int) -> bool:
+        """Withdraw a command nobody has applied yet; False if it was applied meanwhile."""
+
+        def expire(connection: sqlite3.Connection) -> bool:
+            cursor = connection.execute(
+                "UPDATE commands SET state = 'expired' WHERE seq = ? AND state = 'pending'", (seq,)
+            )
+            return cursor.rowcount == 1
+
+        return await self._call(expire)
+
     async def pending_commands(self) -> list[Command]:
         """Commands not yet applied, oldest first."""
         rows = await self._call(
@@ -337,8 +402,11 @@ class SqliteStore:
     async def finish_command(self, seq: int, state: str, message: str) -> None:
         """Record what became of a command."""
         await self._call(
-            lambda c: c.execute(
-                "UPDATE commands SET state = ?, message = ? WHERE seq = ?", (state, message, seq)
+            _fenced(
+                lambda c: c.execute(
+                    "UPDATE commands SET state = ?, message = ? WHERE seq = ?",
+                    (state, message, seq),
+                )
             )
         )
 
@@ -352,6 +420,12 @@ class SqliteStore:
         if row is None:
             raise StoreError(self.path, f"no command {seq}")
         return str(row[0]), row[1]
+
+
+def _fenced(operation: _Operation) -> _Operation:
+    """Mark a write that may commit only while this store's service still owns the file."""
+    operation.fenced = True  # type: ignore[attr-defined]
+    return operation
 
 
 _LEASE_KEY = "owner"
@@ -412,7 +486,9 @@ def _wake(group: list[Any], outcomes: list[_Outcome]) -> None:
     for (_, loop, _), outcome in zip(group, outcomes, strict=True):
         by_loop.setdefault(loop, []).append(outcome)
     for loop, settled in by_loop.items():
-        loop.call_soon_threadsafe(_settle_all, settled)
+        # A caller whose event loop has closed is not there to be told.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle_all, settled)
 
 
 def _settle_all(outcomes: list[_Outcome]) -> None:

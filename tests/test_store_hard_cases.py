@@ -1,0 +1,208 @@
+"""Hard cases for the SQLite store: group failures, leases, the inbox, the event log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hookspecs.models import TaskEventType, TaskStatus
+from orchestrator import AgentOrchestratorPluginOptions, AgentOrchestratorService, SqliteStore
+from orchestrator._inbox import take_lease
+from orchestrator.errors import RemoteControlError
+from orchestrator.remote import RemoteControl
+from orchestrator.testing import FunctionProvider, succeed
+
+sqlite_only = pytest.mark.parametrize("store_kind", ["sqlite"])
+
+
+# -- writer thread --------------------------------------------------------------------------
+
+
+async def test_bad_read_in_group_takes_unrelated_write_with_it(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        # Hold the writer briefly so the next two operations are committed as one group.
+        slow = asyncio.ensure_future(store._call(lambda c: time.sleep(0.2)))
+        await asyncio.sleep(0.05)
+        write = asyncio.ensure_future(store.set_value("k", "committed"))
+        bad = asyncio.ensure_future(store.read_events(after=2**64))
+        await slow
+        await asyncio.gather(write, bad, return_exceptions=True)
+        assert write.exception() is None, write.exception()
+        assert await store.get_value("k") == "committed"
+    finally:
+        await store.close()
+
+
+async def test_writer_thread_survives_a_closed_loop(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        slow = asyncio.ensure_future(store._call(lambda c: time.sleep(0.3)))
+        await asyncio.sleep(0.02)
+
+        async def other_loop() -> None:
+            # A caller on another loop gives up; its loop is closed before the write lands.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(store.get_value("x"), 0.01)
+
+        await asyncio.to_thread(asyncio.run, other_loop())
+        await slow
+        await asyncio.sleep(0.1)
+        assert await asyncio.wait_for(store.get_value("y"), 2) is None
+    finally:
+        await store.close()
+
+
+# -- output history -------------------------------------------------------------------------
+
+
+@sqlite_only
+async def test_task_output_after_pruning(make_service: Any) -> None:
+    service = await make_service(event_log_limit=3)
+    task = await service.create_task("t")
+    for i in range(10):
+        await service.append_output(task.id, f"line {i}")
+    store = service.store
+    await service.stop()
+    again = await make_service(event_log_limit=3, store=store)
+    kept = (await again.get_task(task.id)).metadata.output
+    assert kept == [f"line {i}" for i in range(10)]
+    assert await again.get_task_output(task.id) == kept
+
+
+# -- creation atomicity ---------------------------------------------------------------------
+
+
+@sqlite_only
+async def test_create_tasks_not_left_half_added(make_service: Any) -> None:
+    service = await make_service()
+    with pytest.raises(Exception):  # noqa: B017
+        await service.create_tasks(
+            [
+                {"name": "fine", "task_id": "a"},
+                {"name": "bad", "task_id": "b", "params": {"x": object()}},
+            ]
+        )
+    assert await service.get_tasks() == []
+
+
+# -- event following ------------------------------------------------------------------------
+
+
+@sqlite_only
+async def test_follow_events_no_gap_with_concurrent_batches(make_service: Any) -> None:
+    service = await make_service()
+
+    async def slow_handler(event: Any) -> None:
+        await asyncio.sleep(0.05)
+
+    service.on("task", slow_handler)
+    follower = service.follow_events(after=0, event=TaskEventType.CREATED.value)
+    seen: list[int] = []
+
+    async def consume() -> None:
+        while True:
+            try:
+                event = await follower.next(timeout=1.0)
+            except TimeoutError:
+                return
+            seen.append(event.seq)
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.1)  # replay done (empty log); following live events now
+    await asyncio.gather(
+        service.create_tasks([{"name": f"a{i}"} for i in range(3)]),
+        service.create_tasks([{"name": f"b{i}"} for i in range(3)]),
+    )
+    await consumer
+    follower.close()
+    logged = [e.seq for e in await service.read_events() if e.type is TaskEventType.CREATED]
+    assert seen == logged
+
+
+# -- lease and inbox ------------------------------------------------------------------------
+
+
+async def test_take_lease_force_does_not_steal_a_live_lease(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    other = SqliteStore(path)
+    await other.open()
+    dead_pid = 2**22 + 12345  # beyond pid_max on Linux defaults: never alive
+
+    class Racing(SqliteStore):
+        calls = 0
+
+        async def acquire_lease(
+            self, token: str, pid: int, host: str, *, replacing: str | None = None
+        ) -> Any:
+            Racing.calls += 1
+            if Racing.calls == 2:
+                # Another process saw the same dead owner and took over first.
+                await other.acquire_lease("other", 1, host, replacing="dead")
+            return await super().acquire_lease(token, pid, host, replacing=replacing)
+
+    ours = Racing(path)
+    await ours.open()
+    try:
+        import socket
+
+        # The previous owner died on this host, leaving its lease behind.
+        await other.acquire_lease("dead", dead_pid, socket.gethostname())
+        with contextlib.suppress(Exception):
+            await take_lease(ours, path)
+        # "other" took a live lease first; it must still hold it.
+        assert await other.renew_lease("other")
+    finally:
+        await ours.close()
+        await other.close()
+
+
+@sqlite_only
+async def test_owner_stops_writing_after_losing_lease(make_service: Any, tmp_path: Path) -> None:
+    path = tmp_path / "owned.db"
+    service = await make_service(store=SqliteStore(path))
+    task = await service.create_task("t")
+    usurper = SqliteStore(path)
+    await usurper.open()
+    try:
+        taken = await usurper.acquire_lease("usurper", 1, "elsewhere", replacing=service._lease)
+        assert taken is None
+        seq = await usurper.submit_command(task.id, "cancel")
+        for _ in range(5):
+            await usurper.renew_lease("usurper")
+            await asyncio.sleep(0.1)
+        state, _ = await usurper.command_outcome(seq)
+        assert state == "pending"  # for the real owner, not the former one
+        assert (await service.get_task(task.id)).metadata.status is TaskStatus.PENDING
+    finally:
+        await usurper.close()
+
+
+async def test_timed_out_remote_command_not_applied_later(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    options = AgentOrchestratorPluginOptions(providers=[FunctionProvider("ok", succeed)])
+    async with await AgentOrchestratorService.start(
+        options=options, store=SqliteStore(path)
+    ) as first:
+        task = await first.create_task("t")
+    # An owner that never reads its inbox (stalled, or stopping).
+    holder = SqliteStore(path)
+    await holder.open()
+    await holder.acquire_lease("holder", 1, "elsewhere")
+    with pytest.raises(RemoteControlError):
+        async with RemoteControl(path, timeout=0.3) as remote:
+            await remote.cancel_task(task.id)
+    await holder.release_lease("holder")
+    await holder.close()
+    async with await AgentOrchestratorService.start(
+        options=options, store=SqliteStore(path)
+    ) as later:
+        await asyncio.sleep(0.4)
+        assert (await later.get_task(task.id)).metadata.status is TaskStatus.PENDING
