@@ -12,14 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
 from hookspecs.models import (
     OrchestratedTask,
-    TaskEvent,
     TaskEventType,
     TaskResult,
     TaskStatus,
@@ -109,8 +107,6 @@ class Core:
         self._opening: asyncio.Task[None] | None = None
         self._stopping = False
         self._background: set[asyncio.Task[Any]] = set()
-        self._outbox: deque[TaskEvent] = deque()
-        self._delivering = False
         self._handles: dict[str, ExecutionHandle] = {}
         self._lease: str | None = None
         """Our lease token when the store is shared between processes."""
@@ -146,11 +142,17 @@ class Core:
         try:
             await self._load()
         except BaseException:
-            # A service that failed to open holds nothing: no lease, no open file.
+            # A service that failed to open holds nothing (no lease, no open file, nothing
+            # loaded), so a later call can try again from scratch.
             if self._lease is not None and isinstance(self._store, SharedStore):
                 with contextlib.suppress(Exception):
                     await self._store.release_lease(self._lease)
             await self._store.close()
+            self._lease = None
+            self._tasks.clear()
+            self._graph = TaskGraph()
+            self._current_task_id = None
+            self._opening = None
             raise
         self._opened = True
 
@@ -314,25 +316,11 @@ class Core:
                     bus = self._bus
                     for index, (event_type, task_id, data) in enumerate(events):
                         seq = None if first is None else first + index
-                        self._outbox.append(bus.build(event_type, task_id, data, seq))
-                    await self._deliver_outbox()
+                        await bus.deliver(bus.build(event_type, task_id, data, seq))
         finally:
             # Waiters are released even when the store refused the write: the error reaches the
             # caller (or the runner's log), and nobody waits forever for a state already reached.
             self._scheduler.settled(batch.tasks.values())
-
-    async def _deliver_outbox(self) -> None:
-        # One deliverer at a time, so events reach handlers and streams in the order they were
-        # numbered: a flush that commits while another is still delivering (an async handler
-        # awaited, or a handler that changed a task) queues its events behind that one's.
-        if self._delivering:
-            return
-        self._delivering = True
-        try:
-            while self._outbox:
-                await self._bus.deliver(self._outbox.popleft())
-        finally:
-            self._delivering = False
 
     def _spawn(self, awaitable: Any) -> None:
         async def guarded() -> None:

@@ -212,8 +212,9 @@ class TaskCreation(Core):
                 self._end_from_upstream(batch, task)
         try:
             await self._flush(batch)
-        except BaseException:
-            # Not stored, so not created: take the tasks back out (newest first).
+        except Exception:
+            # The store refused them, so they are not created: take them back out (newest
+            # first). A cancellation is not a refusal: the write may well have committed.
             for task in reversed(tasks):
                 self._tasks.pop(task.id, None)
                 self._graph.remove_task(task.id, lambda _: True)

@@ -77,6 +77,8 @@ async def serve(
 async def _apply(
     service: AgentOrchestratorService, store: SharedStore, seq: int, task_id: str, action: str
 ) -> None:
+    if not await store.claim_command(seq):
+        return  # withdrawn by its sender (it gave up waiting), or taken by another owner
     if action not in COMMANDS:
         await store.finish_command(seq, "error", f"Unknown command {action!r}")
         return

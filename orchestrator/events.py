@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
@@ -102,54 +103,76 @@ EventReader = Callable[[int, int], Awaitable[list[TaskEvent]]]
 
 
 class EventFollower(_Subscription):
-    """Replays logged events after a cursor, then follows live ones, with no gap and no repeat.
+    """Replays logged events after a cursor, then follows live ones, without repeats.
 
     It subscribes to live events before reading the log, so an event emitted while the log is
-    being read arrives once: from the log, and its live copy is skipped by number. ``cursor`` is
-    the number of the last event returned; a consumer that keeps it can resume after a restart.
+    being read arrives once. Live events can arrive out of order when several changes are
+    announced at once; when a number is skipped, the follower reads the log from its cursor
+    first, so events come back in the order they were numbered. ``cursor`` is the highest number returned so far; a consumer that
+    keeps it can resume after a restart.
     """
+
+    _REMEMBERED = 4096
 
     def __init__(self, bus: EventBus, reader: EventReader, after: int, event: str) -> None:
         self._live = bus.stream(event)
         self._reader = reader
         self._event = event
         self.cursor = after
-        self._read_up_to = after
+        self._log_mark = after
         self._backlog: list[TaskEvent] = []
         self._replaying = True
         self._held: TaskEvent | None = None
+        self._seen: set[int] = set()
+        self._seen_order: deque[int] = deque()
 
     def __aiter__(self) -> EventFollower:
         return self
 
+    def _gap_checked(self, event: TaskEvent) -> bool:
+        # A follower of one event type sees gaps all the time (the other types); the log was
+        # already read past this event when it was held once.
+        return self._held is None and self._log_mark >= event.seq
+
+    def _fresh(self, event: TaskEvent) -> bool:
+        # True the first time a number is returned; a bounded memory of recent numbers.
+        if event.seq <= self.cursor - self._REMEMBERED or event.seq in self._seen:
+            return False
+        self._seen.add(event.seq)
+        self._seen_order.append(event.seq)
+        if len(self._seen_order) > self._REMEMBERED:
+            self._seen.discard(self._seen_order.popleft())
+        self.cursor = max(self.cursor, event.seq)
+        return True
+
     async def __anext__(self) -> TaskEvent:
         while True:
-            if self._backlog:
+            while self._backlog:
                 event = self._backlog.pop(0)
-                self.cursor = event.seq
-                return event
+                if self._fresh(event):
+                    return event
             if self._replaying:
-                page = await self._reader(self._read_up_to, 500)
+                page = await self._reader(self._log_mark, 500)
                 if page:
-                    self._read_up_to = page[-1].seq
+                    self._log_mark = page[-1].seq
                     self._backlog = [e for e in page if self._event in (ALL_EVENTS, e.type.value)]
                     continue
                 self._replaying = False
                 held, self._held = self._held, None
-                if held is not None and held.seq > self._read_up_to:
-                    # The log had nothing for the gap (a store without one): take it live.
-                    self.cursor = self._read_up_to = held.seq
-                    return held
+                if held is not None and self._fresh(held):
+                    return held  # the log had nothing for the gap (a store without one)
             event = await self._live.__anext__()
-            if event.seq <= self._read_up_to:
+            if event.seq <= self._log_mark or event.seq in self._seen:
                 continue
-            if event.seq > self._read_up_to + 1 and self._event == ALL_EVENTS:
-                # Numbers were skipped: read them (and this one) from the log first.
+            if event.seq > self.cursor + 1 and not self._gap_checked(event):
+                # Numbers were skipped: read them (and this one) from the log first, so events
+                # come back in the order they were numbered.
                 self._held = event
+                self._log_mark = min(self._log_mark, self.cursor)
                 self._replaying = True
                 continue
-            self.cursor = self._read_up_to = event.seq
-            return event
+            if self._fresh(event):
+                return event
 
     def close(self) -> None:
         """Stop following."""

@@ -74,8 +74,12 @@ class SharedStore(Protocol):
         """Commands not yet applied, oldest first."""
         ...
 
+    async def claim_command(self, seq: int) -> bool:
+        """Take a pending command to apply it; False if it was withdrawn or taken already."""
+        ...
+
     async def finish_command(self, seq: int, state: str, message: str) -> None:
-        """Record a command's outcome: state "done" or "error", with a message."""
+        """Record a claimed command's outcome: state "done" or "error", with a message."""
         ...
 
     async def command_outcome(self, seq: int) -> tuple[str, str | None]:

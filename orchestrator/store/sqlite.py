@@ -328,10 +328,12 @@ class SqliteStore:
             if held is not None and live and held.token not in (token, replacing):
                 return held
             _write_lease(connection, Lease(token, pid, now, host))
-            self._fence_token = token
             return None
 
-        return await self._call(acquire)
+        blocking = await self._call(acquire)
+        if blocking is None:
+            self._fence_token = token  # only once the lease is committed
+        return blocking
 
     async def renew_lease(self, token: str) -> bool:
         """Refresh our heartbeat; False when the lease is someone else's now."""
@@ -399,12 +401,24 @@ class SqliteStore:
         )
         return [Command(seq, task_id, action) for seq, task_id, action in rows]
 
+    async def claim_command(self, seq: int) -> bool:
+        """Take a pending command to apply it; False if it was withdrawn or taken already."""
+
+        def claim(connection: sqlite3.Connection) -> bool:
+            cursor = connection.execute(
+                "UPDATE commands SET state = 'applying' WHERE seq = ? AND state = 'pending'",
+                (seq,),
+            )
+            return cursor.rowcount == 1
+
+        return await self._call(_fenced(claim))
+
     async def finish_command(self, seq: int, state: str, message: str) -> None:
-        """Record what became of a command."""
+        """Record what became of a command this owner claimed."""
         await self._call(
             _fenced(
                 lambda c: c.execute(
-                    "UPDATE commands SET state = ?, message = ? WHERE seq = ?",
+                    "UPDATE commands SET state = ?, message = ? WHERE seq = ? AND state = 'applying'",
                     (state, message, seq),
                 )
             )
