@@ -1,46 +1,33 @@
-"""The durable default store: one SQLite file in WAL mode, written by one thread.
+"""The durable default store: one SQLite file in WAL mode (see ``_writer`` for how it is written).
 
-All reads and writes of a store go through a single connection owned by a writer thread, so the
-event loop never blocks on the disk. Writes queued while a transaction is under way are committed
-together in the next one (group commit), which keeps many concurrent runs cheap; a caller's
-``await`` returns only once its write is committed. If a grouped transaction fails, its writes are
-retried one by one, so one bad write cannot take the others with it.
+It holds each task as one JSON document, named values, the event log and the command inbox that
+lets other processes control the file's owner.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import logging
 import os
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
 
 from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent, TaskEventType, now_ms
 from orchestrator.errors import StoreError
 from orchestrator.store._base import EventRecord
-from orchestrator.store._schema import (
-    APPLICATION_ID,
-    check_existing_file,
-    describe_database_error,
-    migrate,
+from orchestrator.store._shared import Command, Lease
+from orchestrator.store._writer import (
+    _LEASE_KEY,
+    _LEASE_MS,
+    _UPSERT_VALUE,
+    SqliteWriter,
+    _fenced,
+    _read_lease,
+    _write_lease,
 )
-from orchestrator.store._shared import LEASE_SECONDS, Command, Lease
-
-logger = logging.getLogger("dagorch.store")
 
 DEFAULT_FILE_NAME = "dagorch.db"
 """The database file's name inside the dagorch home folder."""
-
-_T = TypeVar("_T")
-_Operation = Callable[[sqlite3.Connection], Any]
-_STOP = object()
-_GROUP_LIMIT = 512
 
 
 def default_store_path(agent_id: str = "") -> Path:
@@ -54,173 +41,15 @@ def default_store_path(agent_id: str = "") -> Path:
     return Path(home or ".dagorch") / (f"agent-{safe}.db" if safe else DEFAULT_FILE_NAME)
 
 
-class SqliteStore:
+class SqliteStore(SqliteWriter):
     """Tasks, named values and their history in one SQLite file (``default_store_path()``)."""
 
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, busy_timeout: float = 10.0
     ) -> None:
-        self.path = Path(path) if path is not None else default_store_path()
-        self.busy_timeout = busy_timeout
-        """Seconds to wait for a lock another process holds before failing."""
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._connection: sqlite3.Connection | None = None
-        self._fence_token: str | None = None
-        """Once this store's service owns the file, writes commit only while it still does."""
-
-    # -- lifecycle --------------------------------------------------------------------------
-
-    async def open(self) -> None:
-        """Check the file (refusing one that is not ours), create or migrate it, start writing."""
-        if self._thread is not None:
-            return
-        self._connection = await asyncio.to_thread(self._connect)
-        self._thread = threading.Thread(
-            target=self._serve, name=f"dagorch-sqlite:{self.path}", daemon=True
+        super().__init__(
+            Path(path) if path is not None else default_store_path(), busy_timeout=busy_timeout
         )
-        self._thread.start()
-
-    async def close(self) -> None:
-        """Commit what is queued, stop the writer thread and close the file."""
-        thread = self._thread
-        if thread is None:
-            return
-        self._thread = None
-        self._queue.put(_STOP)
-        await asyncio.to_thread(thread.join)
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    def _connect(self) -> sqlite3.Connection:
-        path = self.path
-        check_existing_file(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(path, f"cannot open the database: {exc}") from exc
-        try:
-            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(path, f"cannot switch to WAL mode (journal mode is {mode})")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            migrate(connection, path)
-        except sqlite3.Error as exc:
-            connection.close()
-            raise StoreError(path, describe_database_error(exc)) from exc
-        except BaseException:
-            connection.close()
-            raise
-        return connection
-
-    # -- the writer thread ------------------------------------------------------------------
-
-    def _serve(self) -> None:
-        connection = self._connection
-        assert connection is not None
-        try:
-            while True:
-                first = self._queue.get()
-                if first is _STOP:
-                    return
-                group = [first]
-                stop = False
-                while len(group) < _GROUP_LIMIT:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stop = True
-                        break
-                    group.append(item)
-                try:
-                    self._run_group(connection, group)
-                except Exception:
-                    logger.exception("The writer of %s failed on a group of writes", self.path)
-                if stop:
-                    return
-        finally:
-            self._fail_queued()
-
-    def _fail_queued(self) -> None:
-        # Nobody waits forever on a store that has stopped writing.
-        closed = StoreError(self.path, "the store was closed before this write")
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is not _STOP:
-                _wake([item], [(item[2], None, closed)])
-
-    def _run_group(self, connection: sqlite3.Connection, group: list[Any]) -> None:
-        """One transaction for the group; each write in its own savepoint, so one that fails is
-        undone alone and the others still commit."""
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            fenced = self._fence_token is not None and not self._holds_lease(connection)
-        except sqlite3.Error as exc:
-            _rollback(connection)
-            error = StoreError(self.path, describe_database_error(exc))
-            _wake(group, [(future, None, error) for _, _, future in group])
-            return
-        outcomes: list[_Outcome] = []
-        for index, (operation, _, future) in enumerate(group):
-            if fenced and getattr(operation, "fenced", False):
-                lost = StoreError(self.path, "another orchestrator has taken over this file")
-                outcomes.append((future, None, lost))
-                continue
-            try:
-                connection.execute("SAVEPOINT write")
-                result = operation(connection)
-                connection.execute("RELEASE write")
-            except Exception as exc:
-                failure: BaseException = (
-                    StoreError(self.path, describe_database_error(exc))
-                    if isinstance(exc, sqlite3.Error)
-                    else exc
-                )
-                if not connection.in_transaction:
-                    # SQLite rolled the whole transaction back (a full disk does): report this
-                    # write's failure and run the others again, in a new transaction.
-                    _wake([group[index]], [(future, None, failure)])
-                    others = group[:index] + group[index + 1 :]
-                    if others:
-                        self._run_group(connection, others)
-                    return
-                with contextlib.suppress(sqlite3.Error):
-                    connection.execute("ROLLBACK TO write")
-                    connection.execute("RELEASE write")
-                outcomes.append((future, None, failure))
-            else:
-                outcomes.append((future, result, None))
-        try:
-            connection.execute("COMMIT")
-        except sqlite3.Error as exc:
-            _rollback(connection)
-            error = StoreError(self.path, describe_database_error(exc))
-            outcomes = [(future, None, error) for future, _, _ in outcomes]
-        _wake(group, outcomes)
-
-    def _holds_lease(self, connection: sqlite3.Connection) -> bool:
-        held = _read_lease(connection)
-        return held is not None and held.token == self._fence_token
-
-    async def _call(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._thread is None:
-            raise StoreError(self.path, "the store is not open")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[_T] = loop.create_future()
-        self._queue.put((operation, loop, future))
-        return await asyncio.shield(future)
-
-    # -- the Store protocol -----------------------------------------------------------------
 
     async def load_tasks(self) -> list[OrchestratedTask]:
         """Every stored task, oldest first."""
@@ -436,43 +265,10 @@ class SqliteStore:
         return str(row[0]), row[1]
 
 
-def _fenced(operation: _Operation) -> _Operation:
-    """Mark a write that may commit only while this store's service still owns the file."""
-    operation.fenced = True  # type: ignore[attr-defined]
-    return operation
-
-
-_LEASE_KEY = "owner"
-_LEASE_MS = int(LEASE_SECONDS * 1000)
-
-
-def _read_lease(connection: sqlite3.Connection) -> Lease | None:
-    row = connection.execute("SELECT value FROM kv WHERE key = ?", (_LEASE_KEY,)).fetchone()
-    if row is None:
-        return None
-    data = json.loads(row[0])
-    return Lease(
-        str(data["token"]), int(data["pid"]), int(data["heartbeat_ms"]), str(data.get("host", ""))
-    )
-
-
-def _write_lease(connection: sqlite3.Connection, lease: Lease) -> None:
-    value = json.dumps(
-        {
-            "token": lease.token,
-            "pid": lease.pid,
-            "heartbeat_ms": lease.heartbeat_ms,
-            "host": lease.host,
-        }
-    )
-    connection.execute(_UPSERT_VALUE, (_LEASE_KEY, value))
-
-
 _UPSERT_TASK = (
     "INSERT INTO tasks (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"
 )
 _INSERT_EVENT = "INSERT INTO events (ts, type, task_id, data) VALUES (?, ?, ?, ?)"
-_UPSERT_VALUE = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
 def _document(task: OrchestratedTask) -> str:
@@ -491,34 +287,4 @@ def _document(task: OrchestratedTask) -> str:
     return json.dumps(task.to_dict())
 
 
-_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
-
-
-def _wake(group: list[Any], outcomes: list[_Outcome]) -> None:
-    # One wake-up per event loop for the whole group: waking the loop costs more than the write.
-    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
-    for (_, loop, _), outcome in zip(group, outcomes, strict=True):
-        by_loop.setdefault(loop, []).append(outcome)
-    for loop, settled in by_loop.items():
-        # A caller whose event loop has closed is not there to be told.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(_settle_all, settled)
-
-
-def _settle_all(outcomes: list[_Outcome]) -> None:
-    for future, result, error in outcomes:
-        if future.done():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
-
-def _rollback(connection: sqlite3.Connection) -> None:
-    if connection.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            connection.execute("ROLLBACK")
-
-
-__all__ = ["APPLICATION_ID", "DEFAULT_FILE_NAME", "SqliteStore", "default_store_path"]
+__all__ = ["DEFAULT_FILE_NAME", "SqliteStore", "default_store_path"]
