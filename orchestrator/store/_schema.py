@@ -42,7 +42,11 @@ def _add_command_inbox(connection: sqlite3.Connection) -> None:
 
 
 def _index_events_by_task(connection: sqlite3.Connection) -> None:
-    connection.execute("CREATE INDEX events_by_task ON events (task_id, type, seq)")
+    # Only output is read back by task (a task's whole output history); indexing just those
+    # events keeps the other event writes cheap.
+    connection.execute(
+        "CREATE INDEX output_by_task ON events (task_id, seq) WHERE type = 'task:output'"
+    )
 
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {

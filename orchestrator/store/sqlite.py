@@ -106,8 +106,8 @@ class SqliteStore(SqliteWriter):
         """Every output line of the task still in the event log, oldest first."""
         rows = await self._call(
             lambda c: c.execute(
-                "SELECT data FROM events WHERE task_id = ? AND type = ? ORDER BY seq",
-                (task_id, TaskEventType.OUTPUT.value),
+                "SELECT data FROM events WHERE task_id = ? AND type = 'task:output' ORDER BY seq",
+                (task_id,),
             ).fetchall()
         )
         return [line for (data,) in rows for line in json.loads(data)["output"]]
