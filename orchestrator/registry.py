@@ -46,10 +46,6 @@ class ProviderRegistry:
         """The provider with this id, or None."""
         return self._providers.get(provider_id)
 
-    def source_of(self, provider_id: str) -> str:
-        """Where the provider came from ("code", or a plugin's name)."""
-        return self._sources[provider_id]
-
     @property
     def ids(self) -> list[str]:
         """The registered ids, sorted."""

@@ -237,8 +237,10 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         await self._ensure_open()
         current = self._tasks.get(self._current_task_id or "")
         if current is None:
-            recent = await self.get_recent_tasks(10)
-            return task_context_text(recent[0] if recent else None, False)
+            newest = max(
+                reversed(self._tasks.values()), key=lambda t: t.metadata.created_at, default=None
+            )
+            return task_context_text(newest, False)
         return task_context_text(current, True)
 
     # -- updating ---------------------------------------------------------------------------

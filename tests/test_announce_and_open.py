@@ -26,7 +26,7 @@ def _blocking_pause_handler(gate: asyncio.Event, blocked_id: list[str]) -> Any:
     return handler
 
 
-# -- ordered delivery ------------------------------------------------------------------------
+# -- announcing while another announcement is under way -------------------------------------
 
 
 async def test_flush_returns_after_its_events_are_delivered(make_service: Any) -> None:

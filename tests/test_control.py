@@ -13,7 +13,7 @@ from orchestrator import (
     TaskResult,
     TaskStatus,
 )
-from orchestrator.testing import FunctionProvider, GatedProvider
+from orchestrator.testing import FunctionProvider, GatedProvider, succeed
 
 
 async def start_probe(make_service, probe: Probe, **options):
@@ -60,20 +60,15 @@ async def test_checkpoint_raises_once_cancelled_and_the_task_stays_cancelled(mak
 
 
 async def test_a_cancel_before_the_provider_starts_wins(make_service):
-    calls: list[str] = []
-
-    async def record(task, ctx) -> TaskResult:
-        calls.append(task.id)
-        return TaskResult(success=True, summary="ran")
-
-    service = await make_service(FunctionProvider("rec", record))
+    provider = FunctionProvider("rec", succeed)
+    service = await make_service(provider)
     task = await service.create_task("t", "")
     handle = service.start_task_execution(task.id)
 
     await service.cancel_task(task.id)
     finished = await handle
 
-    assert calls == []
+    assert provider.calls == []
     assert finished.metadata.status is TaskStatus.CANCELLED
 
 
@@ -112,25 +107,20 @@ async def test_checkpoint_blocks_while_paused_and_resume_continues_the_same_run(
 
 
 async def test_a_paused_queued_task_does_not_start_until_resumed(make_service):
-    calls: list[str] = []
-
-    async def record(task, ctx) -> TaskResult:
-        calls.append(task.id)
-        return TaskResult(success=True, summary="ran")
-
-    service = await make_service(FunctionProvider("rec", record))
+    provider = FunctionProvider("rec", succeed)
+    service = await make_service(provider)
     task = await service.create_task("t", "")
     await service.pause_task(task.id)
     handle = service.start_task_execution(task.id)
     with anyio.move_on_after(0.05):
         await handle
-    assert calls == []
+    assert provider.calls == []
 
     await service.resume_task(task.id)
     finished = await handle
 
     assert finished.metadata.status is TaskStatus.COMPLETED
-    assert calls == [task.id]
+    assert provider.calls == [task.id]
 
 
 async def test_resume_never_reruns_a_finished_task(make_service):

@@ -13,7 +13,7 @@ from orchestrator import (
     TaskResult,
     TaskStatus,
 )
-from orchestrator.testing import FunctionProvider, GatedProvider
+from orchestrator.testing import FunctionProvider, GatedProvider, succeed
 
 
 def recording_provider(log: list[str], provider_id: str = "rec") -> FunctionProvider:
@@ -112,6 +112,9 @@ async def test_dependents_of_a_failed_task_never_run_and_fail_naming_it(make_ser
 
     assert sorted(log) == ["build", "docs"]
     assert summary.statuses[build.id] is TaskStatus.FAILED
+    assert summary.ids_with(TaskStatus.FAILED) == [build.id, test.id, deploy.id]
+    assert summary.ids_with(TaskStatus.COMPLETED) == [docs.id]
+    assert not summary.ok
     assert summary.statuses[docs.id] is TaskStatus.COMPLETED
     tested = await service.get_task(test.id)
     deployed = await service.get_task(deploy.id)
@@ -236,20 +239,15 @@ async def test_start_task_execution_returns_the_same_handle_while_unfinished(mak
 
 
 async def test_start_task_execution_never_reruns_a_completed_task(make_service):
-    calls: list[str] = []
-
-    async def count(task, ctx) -> TaskResult:
-        calls.append(task.id)
-        return TaskResult(success=True, summary="once")
-
-    service = await make_service(FunctionProvider("count", count))
+    provider = FunctionProvider("count", succeed)
+    service = await make_service(provider)
     task = await service.create_task("t", "")
     await service.start_task_execution(task.id)
 
     again = await service.start_task_execution(task.id)
 
     assert again.metadata.status is TaskStatus.COMPLETED
-    assert calls == [task.id]
+    assert provider.calls == [task.id]
 
 
 async def test_wait_for_task_returns_the_task_once_terminal(make_service):
@@ -261,3 +259,14 @@ async def test_wait_for_task_returns_the_task_once_terminal(make_service):
 
     assert finished.metadata.status is TaskStatus.COMPLETED
     assert finished.metadata.result.summary == "t"
+
+
+async def test_the_downstream_of_a_task_lists_every_task_that_waits_on_it_in_order(make_service):
+    service = await make_service()
+    top = await service.create_task("top", "")
+    middle = await service.create_task("middle", "", depends_on=[top.id])
+    bottom = await service.create_task("bottom", "", depends_on=[middle.id, top.id])
+    await service.create_task("aside", "")
+
+    assert service.get_downstream(top.id) == [middle.id, bottom.id]
+    assert service.get_downstream(bottom.id) == []
