@@ -17,25 +17,56 @@ A provider package depends on this package only::
     def register_providers(register):
         register(Shout())
 
-and names its module in the ``dagorch.providers`` entry-point group of its ``pyproject.toml``.
+and names its module in the ``dagorch.providers`` entry-point group of its ``pyproject.toml``::
+
+    [project.entry-points."dagorch.providers"]
+    shout = "shout_provider"
+
+Names are imported on first use, so discovering plugins (``dagorch providers``) does not pay for
+the pydantic models until a task actually needs them.
 """
 
-from hookspecs.models import (
-    AgentProviderId,
-    JsonValue,
-    OrchestratedTask,
-    OrchestratedTaskMetadata,
-    TaskEvent,
-    TaskEventType,
-    TaskResult,
-    TaskStatus,
-    TaskStep,
-    TaskUserStatus,
-)
-from hookspecs.provider import AgentProvider, ProviderError, ProviderTaskExecutionContext
-from hookspecs.specs import PROJECT_NAME, hookimpl, hookspec
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from hookspecs.models import (
+        AgentProviderId,
+        JsonValue,
+        OrchestratedTask,
+        OrchestratedTaskMetadata,
+        TaskEvent,
+        TaskEventType,
+        TaskResult,
+        TaskStatus,
+        TaskStep,
+        TaskUserStatus,
+    )
+    from hookspecs.provider import AgentProvider, ProviderError, ProviderTaskExecutionContext
+    from hookspecs.specs import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
+
+_HOMES = {
+    "AgentProviderId": "hookspecs.models",
+    "JsonValue": "hookspecs.models",
+    "OrchestratedTask": "hookspecs.models",
+    "OrchestratedTaskMetadata": "hookspecs.models",
+    "TaskEvent": "hookspecs.models",
+    "TaskEventType": "hookspecs.models",
+    "TaskResult": "hookspecs.models",
+    "TaskStatus": "hookspecs.models",
+    "TaskStep": "hookspecs.models",
+    "TaskUserStatus": "hookspecs.models",
+    "AgentProvider": "hookspecs.provider",
+    "ProviderError": "hookspecs.provider",
+    "ProviderTaskExecutionContext": "hookspecs.provider",
+    "ENTRY_POINT_GROUP": "hookspecs.specs",
+    "PROJECT_NAME": "hookspecs.specs",
+    "hookimpl": "hookspecs.specs",
+    "hookspec": "hookspecs.specs",
+}
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
     "AgentProvider",
     "AgentProviderId",
@@ -53,3 +84,16 @@ __all__ = [
     "hookimpl",
     "hookspec",
 ]
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'hookspecs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

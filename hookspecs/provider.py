@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from hookspecs.models import OrchestratedTask, TaskResult, TaskStatus
+if TYPE_CHECKING:
+    # Only for annotations: importing this module (for ProviderError) must stay cheap.
+    from hookspecs.models import OrchestratedTask, TaskResult, TaskStatus
 
 
 class ProviderError(Exception):

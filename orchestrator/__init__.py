@@ -10,54 +10,136 @@ one import line::
     plan = await service.create_task("plan", "Plan the work")
     build = await service.create_task("build", "Build it", depends_on=[plan.id])
     summary = await service.run()
+
+Names are imported on first use, so ``import orchestrator`` stays cheap and a command that only
+lists plugins never loads networkx.
 """
 
-from hookspecs import (
-    AgentProvider,
-    AgentProviderId,
-    JsonValue,
-    OrchestratedTask,
-    OrchestratedTaskMetadata,
-    ProviderError,
-    ProviderTaskExecutionContext,
-    TaskEvent,
-    TaskEventType,
-    TaskResult,
-    TaskStatus,
-    TaskStep,
-    TaskUserStatus,
-)
-from orchestrator._handle import ExecutionHandle
-from orchestrator.config import (
-    AgentOrchestratorPluginOptions,
-    configure_agent_orchestrator_plugin,
-    get_configured_options,
-    reset_configuration,
-)
-from orchestrator.errors import (
-    ConfigurationError,
-    CycleError,
-    DagorchError,
-    DependencyError,
-    DependentsExistError,
-    DuplicateProviderError,
-    DuplicateTaskError,
-    IllegalTransitionError,
-    InvalidTaskError,
-    RemoteControlError,
-    StepNotFoundError,
-    StoreError,
-    TaskCancelledError,
-    TaskNotFoundError,
-    UnknownDependencyError,
-    UnknownProviderError,
-)
-from orchestrator.events import EventFollower, EventStream
-from orchestrator.lifecycle import TRANSITIONS, Trigger
-from orchestrator.remote import RemoteControl
-from orchestrator.service import AgentOrchestratorService
-from orchestrator.store import MemoryStore, SqliteStore, Store
-from orchestrator.views import RunSummary
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from hookspecs import (
+        AgentProvider,
+        AgentProviderId,
+        JsonValue,
+        OrchestratedTask,
+        OrchestratedTaskMetadata,
+        ProviderError,
+        ProviderTaskExecutionContext,
+        TaskEvent,
+        TaskEventType,
+        TaskResult,
+        TaskStatus,
+        TaskStep,
+        TaskUserStatus,
+    )
+    from orchestrator._handle import (
+        ExecutionHandle,
+    )
+    from orchestrator.config import (
+        AgentOrchestratorPluginOptions,
+        configure_agent_orchestrator_plugin,
+        get_configured_options,
+        reset_configuration,
+    )
+    from orchestrator.errors import (
+        ConfigurationError,
+        CycleError,
+        DagorchError,
+        DependencyError,
+        DependentsExistError,
+        DuplicateProviderError,
+        DuplicateTaskError,
+        IllegalTransitionError,
+        InvalidProviderError,
+        InvalidTaskError,
+        PluginError,
+        RemoteControlError,
+        StepNotFoundError,
+        StoreError,
+        TaskCancelledError,
+        TaskNotFoundError,
+        UnknownDependencyError,
+        UnknownProviderError,
+    )
+    from orchestrator.events import (
+        EventFollower,
+        EventStream,
+    )
+    from orchestrator.lifecycle import (
+        TRANSITIONS,
+        Trigger,
+    )
+    from orchestrator.plugins import (
+        PluginHost,
+        PluginRecord,
+    )
+    from orchestrator.remote import (
+        RemoteControl,
+    )
+    from orchestrator.service import (
+        AgentOrchestratorService,
+    )
+    from orchestrator.store import (
+        MemoryStore,
+        SqliteStore,
+        Store,
+    )
+    from orchestrator.views import (
+        RunSummary,
+    )
+
+_HOMES = {
+    "AgentOrchestratorPluginOptions": "orchestrator.config",
+    "AgentOrchestratorService": "orchestrator.service",
+    "AgentProvider": "hookspecs",
+    "AgentProviderId": "hookspecs",
+    "ConfigurationError": "orchestrator.errors",
+    "CycleError": "orchestrator.errors",
+    "DagorchError": "orchestrator.errors",
+    "DependencyError": "orchestrator.errors",
+    "DependentsExistError": "orchestrator.errors",
+    "DuplicateProviderError": "orchestrator.errors",
+    "DuplicateTaskError": "orchestrator.errors",
+    "EventFollower": "orchestrator.events",
+    "EventStream": "orchestrator.events",
+    "ExecutionHandle": "orchestrator._handle",
+    "IllegalTransitionError": "orchestrator.errors",
+    "InvalidProviderError": "orchestrator.errors",
+    "InvalidTaskError": "orchestrator.errors",
+    "JsonValue": "hookspecs",
+    "MemoryStore": "orchestrator.store",
+    "OrchestratedTask": "hookspecs",
+    "OrchestratedTaskMetadata": "hookspecs",
+    "PluginError": "orchestrator.errors",
+    "PluginHost": "orchestrator.plugins",
+    "PluginRecord": "orchestrator.plugins",
+    "ProviderError": "hookspecs",
+    "ProviderTaskExecutionContext": "hookspecs",
+    "RemoteControl": "orchestrator.remote",
+    "RemoteControlError": "orchestrator.errors",
+    "RunSummary": "orchestrator.views",
+    "SqliteStore": "orchestrator.store",
+    "StepNotFoundError": "orchestrator.errors",
+    "Store": "orchestrator.store",
+    "StoreError": "orchestrator.errors",
+    "TRANSITIONS": "orchestrator.lifecycle",
+    "TaskCancelledError": "orchestrator.errors",
+    "TaskEvent": "hookspecs",
+    "TaskEventType": "hookspecs",
+    "TaskNotFoundError": "orchestrator.errors",
+    "TaskResult": "hookspecs",
+    "TaskStatus": "hookspecs",
+    "TaskStep": "hookspecs",
+    "TaskUserStatus": "hookspecs",
+    "Trigger": "orchestrator.lifecycle",
+    "UnknownDependencyError": "orchestrator.errors",
+    "UnknownProviderError": "orchestrator.errors",
+    "configure_agent_orchestrator_plugin": "orchestrator.config",
+    "get_configured_options": "orchestrator.config",
+    "reset_configuration": "orchestrator.config",
+}
 
 __all__ = [
     "TRANSITIONS",
@@ -76,11 +158,15 @@ __all__ = [
     "EventStream",
     "ExecutionHandle",
     "IllegalTransitionError",
+    "InvalidProviderError",
     "InvalidTaskError",
     "JsonValue",
     "MemoryStore",
     "OrchestratedTask",
     "OrchestratedTaskMetadata",
+    "PluginError",
+    "PluginHost",
+    "PluginRecord",
     "ProviderError",
     "ProviderTaskExecutionContext",
     "RemoteControl",
@@ -105,3 +191,16 @@ __all__ = [
     "get_configured_options",
     "reset_configuration",
 ]
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

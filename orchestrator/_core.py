@@ -18,6 +18,7 @@ import anyio
 
 from hookspecs.models import (
     OrchestratedTask,
+    TaskEvent,
     TaskEventType,
     TaskResult,
     TaskStatus,
@@ -32,7 +33,7 @@ from orchestrator.errors import ConfigurationError, TaskNotFoundError, UnknownPr
 from orchestrator.events import EventBus
 from orchestrator.graph import TaskGraph
 from orchestrator.lifecycle import Trigger, next_status
-from orchestrator.registry import ProviderRegistry
+from orchestrator.plugins import PluginHost
 from orchestrator.scheduler import Scheduler
 from orchestrator.store import SqliteStore, Store, default_store_path
 from orchestrator.store._shared import SharedStore
@@ -98,7 +99,9 @@ class Core:
             store = SqliteStore(default_store_path(str(getattr(runtime, "agent_id", "") or "")))
         self._store: Store = store
         self._bus = EventBus()
-        self._registry = ProviderRegistry()
+        self._plugins = PluginHost()
+        self._registry = self._plugins.registry
+        self._plugins_hear_events = False
         self._graph = TaskGraph()
         self._tasks: dict[str, OrchestratedTask] = {}
         self._scheduler = Scheduler(cast("AgentOrchestratorService", self))
@@ -137,7 +140,10 @@ class Core:
         from orchestrator.config import get_configured_options
 
         self.options = self._given_options or get_configured_options() or self.options
+        if self.options.discover_plugins:
+            self._plugins.load_entry_points()
         self._registry.register_all(self.options.providers, "options")
+        self._connect_plugins()
         await self._store.open()
         try:
             await self._load()
@@ -155,6 +161,15 @@ class Core:
             self._opening = None
             raise
         self._opened = True
+
+    def _connect_plugins(self) -> None:
+        """Hand events to plugins that observe them (once, and only if one does)."""
+        if not self._plugins_hear_events and self._plugins.observes("on_task_event"):
+            self._plugins_hear_events = True
+            self._bus.on("task", self._tell_plugins)
+
+    async def _tell_plugins(self, event: TaskEvent) -> None:
+        await self._plugins.notify("on_task_event", event=event)
 
     async def _load(self) -> None:
         if isinstance(self._store, SharedStore):

@@ -29,6 +29,9 @@ class AgentOrchestratorPluginOptions:
     """Where new tasks work."""
     active_provider_env_var: str = "ELIZA_CODE_ACTIVE_SUB_AGENT"
     """The environment variable that picks the provider when a task names none."""
+    discover_plugins: bool = True
+    """Load the plugins installed under the ``dagorch.providers`` entry point (the builtin
+    providers among them). False leaves only the providers given in code."""
     max_concurrency: int = 32
     """How many tasks may run at once."""
     provider_concurrency: dict[str, int] = field(default_factory=dict)

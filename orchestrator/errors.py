@@ -15,6 +15,10 @@
      ├── IllegalTransitionError (also ValueError) the lifecycle table forbids the change
      ├── UnknownProviderError (also ValueError)   no provider with that id
      ├── DuplicateProviderError (also ValueError) two providers claim one id
+     ├── InvalidProviderError (also ValueError)   an object that is not a usable provider
+     ├── PluginError                              a plugin failed to load (fatal in strict mode)
+     ├── StoreError                               the store file cannot be opened, read or written
+     ├── RemoteControlError                       the process owning a store refused or timed out
      └── TaskCancelledError                       raised in a provider by ``ctx.checkpoint()``
 
 ``hookspecs.ProviderError`` is the one a provider raises to fail its task; it is not a
@@ -132,6 +136,27 @@ class DuplicateProviderError(DagorchError, ValueError):
             f'Provider id "{provider_id}" is registered twice: by {first} and by {second}'
         )
         self.provider_id = provider_id
+
+
+class InvalidProviderError(DagorchError, ValueError):
+    """An object offered as a provider lacks what a provider needs; the message says what."""
+
+    def __init__(self, provider: object, source: str, problem: str) -> None:
+        super().__init__(
+            f"{source} registered {provider!r}, which is not a usable provider: {problem}"
+        )
+        self.source = source
+        self.problem = problem
+
+
+class PluginError(DagorchError):
+    """A plugin could not be loaded. Raised only in strict mode (``DAGORCH_STRICT_PLUGINS=1``);
+    otherwise the error is recorded on the plugin and shown by ``dagorch plugins``."""
+
+    def __init__(self, plugin: str, problem: str) -> None:
+        super().__init__(f"Plugin {plugin!r} failed: {problem}")
+        self.plugin = plugin
+        self.problem = problem
 
 
 class TaskCancelledError(DagorchError):

@@ -56,15 +56,20 @@ async def _attempts(svc: AgentOrchestratorService, run: Run) -> None:
         outcome: Outcome | None = None
         with _cancellable(svc, run):
             outcome = await _attempt(svc, run, task, provider, attempt)
+        result, error, retryable = outcome or (None, "Cancelled", False)
+        succeeded = error is None and result is not None and result.success
+        reason = None
+        if not succeeded:
+            reason = error or (result.error if result else None) or "Provider reported failure"
+        will_retry = not succeeded and retryable and attempt <= task.metadata.retries
+        await _observe_attempt(svc, task, attempt, result, reason, will_retry)
         if outcome is None or _interrupted(svc, run, task):
             return
-        result, error, retryable = outcome
-        if error is None and result is not None and result.success:
+        if reason is None:
             run.finished = True
             await svc._end_run(task, result, None)
             return
-        reason = error or (result.error if result else None) or "Provider reported failure"
-        if not retryable or attempt > task.metadata.retries:
+        if not will_retry:
             run.finished = True
             await svc._end_run(task, result, reason)
             return
@@ -79,6 +84,26 @@ async def _attempts(svc: AgentOrchestratorService, run: Run) -> None:
         if _interrupted(svc, run, task):
             return
         await svc._next_attempt(task)
+
+
+async def _observe_attempt(
+    svc: AgentOrchestratorService,
+    task: OrchestratedTask,
+    attempt: int,
+    result: TaskResult | None,
+    error: str | None,
+    will_retry: bool,
+) -> None:
+    """Tell the plugins observing attempts how this one ended (they see a copy of the task)."""
+    plugins = svc._plugins
+    if not (plugins.observes("after_task_run") or plugins.observes("on_task_error")):
+        return
+    seen = snapshot(task)
+    await plugins.notify("after_task_run", task=seen, attempt=attempt, result=result, error=error)
+    if error is not None:
+        await plugins.notify(
+            "on_task_error", task=seen, attempt=attempt, error=error, will_retry=will_retry
+        )
 
 
 def _cancellable(svc: AgentOrchestratorService, run: Run) -> anyio.CancelScope:
@@ -104,6 +129,8 @@ async def _attempt(
     ctx = TaskContext(svc, run, task, attempt, svc.agent_id)
     timeout = task.metadata.timeout
     given = snapshot(task)
+    if svc._plugins.observes("before_task_run"):
+        await svc._plugins.notify("before_task_run", task=snapshot(task), attempt=attempt)
     try:
         if timeout is None:
             outcome = await provider.execute_task(given, ctx)

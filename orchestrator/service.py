@@ -38,6 +38,7 @@ from orchestrator.errors import (
 )
 from orchestrator.events import ALL_EVENTS, EventFollower, EventHandler, EventStream
 from orchestrator.lifecycle import Trigger, trigger_for
+from orchestrator.plugins import PluginRecord
 from orchestrator.store import Store
 from orchestrator.store._shared import SharedStore
 from orchestrator.views import (
@@ -146,6 +147,19 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
     def register_provider(self, provider: AgentProvider) -> None:
         """Make ``provider`` available to tasks (an id already taken is refused)."""
         self._registry.register(provider, "code")
+
+    def register_plugin(self, plugin: object, name: str | None = None) -> PluginRecord:
+        """Add a plugin given in code: an object or module with ``@hookimpl`` functions (its
+        providers are registered, its observer hooks called). A broken one raises
+        ``PluginError``."""
+        record = self._plugins.add_plugin(plugin, name)
+        self._connect_plugins()
+        return record
+
+    @property
+    def plugins(self) -> list[PluginRecord]:
+        """What loading each plugin gave, entry points first, in load order."""
+        return list(self._plugins.records)
 
     @property
     def provider_ids(self) -> list[str]:
