@@ -18,6 +18,8 @@ from orchestrator import (
 )
 from orchestrator.testing import FunctionProvider, succeed
 
+pytest_plugins = ["plugin_dists"]
+
 ServiceFactory = Callable[..., Awaitable[AgentOrchestratorService]]
 
 
@@ -78,3 +80,4 @@ async def make_service(store_kind: str, tmp_path: Path) -> AsyncIterator[Service
     yield factory
     for service in made:
         await service.stop()
+
