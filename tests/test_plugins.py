@@ -52,6 +52,12 @@ def loaded(**kwargs: object) -> PluginHost:
     return host
 
 
+def assert_builtins_still_work(host: PluginHost) -> None:
+    assert {"echo", "python", "shell"} <= set(host.registry.ids)
+    for name in ("echo", "python", "shell"):
+        assert record(host, name).error is None
+
+
 def record(host: PluginHost, name: str) -> orchestrator.PluginRecord:
     return next(r for r in host.records if r.name == name)
 
@@ -158,7 +164,7 @@ def test_a_plugin_whose_import_raises_is_recorded_and_the_others_still_work(dist
         f"import of {record(host, 'boom').value!r} failed: RuntimeError: no config file"
     )
     assert record(host, "fine").providers == ["fine"]
-    assert "echo" in host.registry.ids
+    assert_builtins_still_work(host)
 
 
 def test_a_hook_with_the_wrong_signature_is_recorded(dists):
@@ -172,7 +178,9 @@ def test_a_hook_with_the_wrong_signature_is_recorded(dists):
             pass
         """,
     )
-    error = record(loaded(), "wrong-args").error
+    host = loaded()
+    error = record(host, "wrong-args").error
+    assert_builtins_still_work(host)
     assert error is not None
     assert error.startswith("invalid hook implementation:")
     assert "extra" in error
@@ -195,12 +203,14 @@ def test_a_plugin_implementing_an_unknown_hook_is_recorded(dists):
         "implements unknown hook(s) register_widgets; known hooks: after_task_run, "
         "before_task_run, on_task_error, on_task_event, register_providers"
     )
-    assert "echo" in host.registry.ids
+    assert_builtins_still_work(host)
 
 
 def test_a_plugin_with_no_marked_hook_is_recorded(dists):
     dists.plugin("unmarked", "def register_providers(register):\n    pass\n")
-    error = record(loaded(), "unmarked").error
+    host = loaded()
+    error = record(host, "unmarked").error
+    assert_builtins_still_work(host)
     assert error is not None
     assert error.startswith("implements no dagorch hook (is each hook marked with @hookimpl?)")
 
@@ -221,7 +231,7 @@ def register_providers(register):
     assert "registered 'a string', which is not a usable provider: it has no string id" in (
         found.error
     )
-    assert "echo" in host.registry.ids
+    assert_builtins_still_work(host)
 
 
 def test_a_plugin_keeps_its_good_providers_when_one_is_refused(dists):
@@ -307,7 +317,9 @@ def test_an_async_register_providers_is_recorded(dists):
             pass
         """,
     )
-    error = record(loaded(), "async-register").error
+    host = loaded()
+    error = record(host, "async-register").error
+    assert_builtins_still_work(host)
     assert error == "register_providers must be a plain function, not async"
 
 
@@ -322,7 +334,9 @@ def test_a_register_providers_that_raises_is_recorded(dists):
             raise KeyError("API_TOKEN")
         """,
     )
-    error = record(loaded(), "raising-register").error
+    host = loaded()
+    error = record(host, "raising-register").error
+    assert_builtins_still_work(host)
     assert error == "register_providers raised KeyError: 'API_TOKEN'"
 
 
