@@ -80,4 +80,3 @@ async def make_service(store_kind: str, tmp_path: Path) -> AsyncIterator[Service
     yield factory
     for service in made:
         await service.stop()
-
