@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -83,6 +84,30 @@ def _env_list(name: str) -> set[str]:
     return {item.strip() for item in os.environ.get(name, "").split(",") if item.strip()}
 
 
+def _entry_points(group: str) -> list[tuple[metadata.EntryPoint, str, str]]:
+    """The entry points of ``group`` with their distribution's name and version, the first
+    distribution of each name on ``sys.path`` winning (as ``importlib.metadata`` does).
+
+    Cheaper than ``metadata.entry_points(group=...)``, which parses every distribution's entry
+    points and metadata: here only the few files that mention the group are parsed, and each
+    distribution's metadata once.
+    """
+    found: list[tuple[metadata.EntryPoint, str, str]] = []
+    seen: set[str] = set()
+    for dist in metadata.distributions():
+        text = dist.read_text("entry_points.txt")
+        if not text or group not in text:
+            continue
+        about = dist.metadata
+        name, version = about["Name"] or "(unnamed)", about["Version"] or "(no version)"
+        key = re.sub(r"[-_.]+", "-", name).lower()  # PEP 503: one project, however spelled
+        if key in seen:
+            continue
+        seen.add(key)
+        found.extend((ep, name, version) for ep in dist.entry_points.select(group=group))
+    return found
+
+
 class PluginHost:
     """One orchestrator's plugins: a pluggy manager, the records, and the provider registry.
 
@@ -114,21 +139,20 @@ class PluginHost:
         the same ``PluginError`` in strict mode)."""
         if not self._loaded:
             self._loaded = True
-            for entry_point in metadata.entry_points(group=group):
-                self._load(entry_point)
+            for entry_point, name, version in _entry_points(group):
+                self._load(entry_point, name, version)
                 if self._failure is not None:
                     break
         if self._failure is not None:
             raise self._failure
         return self.records
 
-    def _load(self, entry_point: metadata.EntryPoint) -> None:
-        dist = entry_point.dist
+    def _load(self, entry_point: metadata.EntryPoint, distribution: str, version: str) -> None:
         record = PluginRecord(
             name=entry_point.name,
             value=entry_point.value,
-            distribution=dist.name if dist is not None else None,
-            version=dist.version if dist is not None else None,
+            distribution=distribution,
+            version=version,
         )
         self.records.append(record)
         if record.name in self.disabled:
