@@ -1,0 +1,132 @@
+"""Reading what a user typed: whole-word triggers, the task a command is about, dependencies.
+
+The reference matched substrings ("address" triggered CREATE_TASK) and stripped words so eagerly
+that "resume task-3" lost its id and "find task named Deploy to prod" lost the "to". Here words
+are whole words, id-like tokens survive, and a name after "named"/"called" is taken verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_TEXT = 20_000
+"""The longest request text an action accepts."""
+
+_WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+_PLAIN_WORD = re.compile(r"[a-z0-9]+")  # for triggers: "task-3" holds the word "task"
+
+_VERBS = frozenset(
+    [
+        "switch",
+        "select",
+        "go",
+        "change",
+        "search",
+        "find",
+        "look",
+        "pause",
+        "stop",
+        "halt",
+        "resume",
+        "restart",
+        "continue",
+        "start",
+        "run",
+        "begin",
+        "cancel",
+        "delete",
+        "remove",
+        "abort",
+        "list",
+        "show",
+        "view",
+    ]
+)
+_FILLERS = frozenset(
+    ["about", "for", "named", "called", "with", "to", "my", "your", "our", "this", "current"]
+)
+_NOUNS = frozenset(["task", "tasks", "the", "a", "an"])
+_DROPPED = _VERBS | _FILLERS | _NOUNS
+
+# "named X" / "called X": everything after is the name, as typed.
+_NAMED = re.compile(r"\b(?:named|called)\s+[\"'“]?(.+?)[\"'”]?\s*[.!?]?\s*$", re.I | re.S)
+# An id-like token: has a digit and a hyphen ("task-3"), or is a long hex run (a uuid prefix).
+_ID_LIKE = re.compile(r"^(?=.*\d)[a-z0-9]+(?:-[a-z0-9]+)+$|^[0-9a-f]{6,}(?:-[0-9a-f-]*)?$", re.I)
+_QUOTED = re.compile(r"[\"“]([^\"”]+)[\"”]|'([^']+)'")
+
+
+def words(text: str) -> list[str]:
+    """The lower-cased words of ``text`` (letters and digits, with inner hyphens kept)."""
+    return _WORD.findall(text.lower())
+
+
+def has_word(text: str, *candidates: str) -> bool:
+    """True when one of ``candidates`` is a whole word of ``text`` ("task" also matches "tasks")."""
+    found = set(_PLAIN_WORD.findall(text.lower()))
+    return any(word in found or f"{word}s" in found for word in candidates)
+
+
+def has_phrase(text: str, *phrases: str) -> bool:
+    """True when one of ``phrases`` appears in ``text`` as whole words ("task" also matching
+    "tasks")."""
+    joined = " ".join(_PLAIN_WORD.findall(text.lower()))
+    for phrase in phrases:
+        pattern = r"\s".join(
+            "tasks?" if word == "task" else re.escape(word) for word in phrase.split()
+        )
+        if re.search(rf"\b{pattern}\b", joined):
+            return True
+    return False
+
+
+def extract_query(text: str) -> str:
+    """The task a command is about: a quoted name, the name after "named"/"called", an id-like
+    token, or what is left after dropping command words."""
+    quoted = _QUOTED.search(text)
+    if quoted:
+        return (quoted.group(1) or quoted.group(2)).strip()
+    named = _NAMED.search(text)
+    if named:
+        return named.group(1).strip()
+    tokens = [token.strip(".,!?;:()[]") for token in text.split()]
+    for token in tokens:
+        if _ID_LIKE.match(token):
+            return token
+    kept = [word for word in words(text) if word not in _DROPPED]
+    return " ".join(kept)
+
+
+_AFTER = re.compile(
+    r"\b(?:after|once|when)\s+(?:the\s+)?(.+?)(?:\s+tasks?)?\s+(?:is\s+|are\s+|has\s+been\s+)?"
+    r"(?:done|finished|completed|complete)\b"
+    r"|\b(?:after|depends?\s+on|depending\s+on|following)\s+(?:the\s+)?(.+?)(?:\s+tasks?)?\s*(?=[.,;!?]|$)",
+    re.I,
+)
+_AND = re.compile(r"\s*(?:,|\band\b)\s*(?:the\s+)?", re.I)
+
+
+def dependency_names(text: str) -> list[str]:
+    """Tasks a request says it must wait for: "... after the login task", "once build is done",
+    "depends on A and B". Each name is returned as typed, without "the" and "task"."""
+    names: list[str] = []
+    for match in _AFTER.finditer(text):
+        phrase = (match.group(1) or match.group(2) or "").strip()
+        for part in _AND.split(phrase):
+            part = re.sub(r"\s+tasks?$", "", part.strip(), flags=re.I).strip(" \"'“”")
+            if part and part not in names:
+                names.append(part)
+    return names
+
+
+def text_problem(text: str) -> str | None:
+    """Why a request text cannot be used (too long, control characters), or None."""
+    if len(text) > MAX_TEXT:
+        return f"The request is too long ({len(text):,} characters; at most {MAX_TEXT:,})."
+    for char in text:
+        if char not in "\n\r\t" and unicodedata.category(char) in ("Cc", "Cf"):
+            return (
+                f"The request contains a control character (U+{ord(char):04X}); "
+                "remove it and try again."
+            )
+    return None
