@@ -53,6 +53,7 @@ class EchoProvider:
         await ctx.append_output(text)
         if fail:
             return TaskResult(success=False, summary=text, error=text or "echo failed on request")
+        await ctx.update_progress(100)
         return TaskResult(success=True, summary=text)
 
 

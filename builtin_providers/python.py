@@ -153,7 +153,10 @@ class PythonProvider:
             call = functools.partial(function, *args, **kwargs)
             # Abandoned on cancel: a thread cannot be interrupted, but the task must not wait.
             returned = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
-        return as_result(returned)
+        result = as_result(returned)
+        if result.success:
+            await ctx.update_progress(100)
+        return result
 
 
 @hookimpl

@@ -75,6 +75,7 @@ class ShellProvider:
         if ctx.is_cancelled():
             return TaskResult(success=False, error="Cancelled")
         if code == 0:
+            await ctx.update_progress(100)
             return TaskResult(success=True, summary="exit code 0")
         reason = f"Command exited with code {code}"
         if code is not None and code < 0:

@@ -27,7 +27,7 @@ from hookspecs.models import (
 )
 from orchestrator._handle import ExecutionHandle
 from orchestrator._inbox import take_lease
-from orchestrator.config import AgentOrchestratorPluginOptions
+from orchestrator.config import AgentOrchestratorPluginOptions, get_configured_options
 from orchestrator.context import Run
 from orchestrator.errors import ConfigurationError, TaskNotFoundError, UnknownProviderError
 from orchestrator.events import EventBus
@@ -96,7 +96,9 @@ class Core:
         self._given_options = options
         self.options = options or AgentOrchestratorPluginOptions()
         if store is None:
-            store = SqliteStore(default_store_path(str(getattr(runtime, "agent_id", "") or "")))
+            chosen = options or get_configured_options() or self.options
+            agent_id = str(getattr(runtime, "agent_id", "") or "")
+            store = SqliteStore(chosen.store_path or default_store_path(agent_id))
         self._store: Store = store
         self._bus = EventBus()
         self._plugins = PluginHost()
@@ -137,8 +139,6 @@ class Core:
         await asyncio.shield(self._opening)
 
     async def _open(self) -> None:
-        from orchestrator.config import get_configured_options
-
         self.options = self._given_options or get_configured_options() or self.options
         if self.options.discover_plugins:
             self._plugins.load_entry_points()

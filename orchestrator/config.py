@@ -29,6 +29,9 @@ class AgentOrchestratorPluginOptions:
     """Where new tasks work."""
     active_provider_env_var: str = "ELIZA_CODE_ACTIVE_SUB_AGENT"
     """The environment variable that picks the provider when a task names none."""
+    store_path: str | None = None
+    """The SQLite file a service keeps its state in when it is started without ``store=``;
+    None for the default (``$DAGORCH_HOME`` or ``.dagorch/``, one file per agent id)."""
     discover_plugins: bool = True
     """Load the plugins installed under the ``dagorch.providers`` entry point (the builtin
     providers among them). False leaves only the providers given in code."""
