@@ -36,3 +36,23 @@ def test_the_example_pipeline_merges_every_research_result():
     assert done.returncode == 0, done.stderr
     assert "Merged result: agents=6 | dags=4 | queues=6" in done.stdout
     assert re.search(r"review\s+cancelled\s+\(Upstream task \"research extras\"", done.stdout)
+
+
+def test_the_readme_eliza_example_runs_with_the_real_runtime(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    example = re.search(r"## In an ElizaOS agent\n.*?```python\n(.*?)```", readme, re.S).group(1)
+    script = tmp_path / "eliza_example.py"
+    script.write_text(example)
+
+    done = run_python([str(script)])
+
+    assert done.returncode == 0, done.stderr
+    assert "Hello from my-agent" in done.stdout
+
+
+def test_the_eliza_agent_example_runs_a_pipeline_from_chat():
+    done = run_python(["examples/eliza_agent.py"])
+
+    assert done.returncode == 0, done.stderr
+    assert "Waits on: Create task: draft the outline" in done.stdout
+    assert done.stdout.count("completed 100%") == 3
