@@ -18,8 +18,10 @@ import pytest
 
 import hookspecs
 import orchestrator
+import orchestrator.actions
+import orchestrator.eliza
 
-PACKAGES = [orchestrator, hookspecs]
+PACKAGES = [orchestrator, hookspecs, orchestrator.actions, orchestrator.eliza]
 
 # Spec §1.1, without the action and provider names (they come with the actions).
 REFERENCE_NAMES = [

@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         "(elizaos==2.0.0a5)"
     ) from exc
 
-from elizaos.types import Plugin
+from elizaos.types import Plugin as _Plugin
 
 from hookspecs import (
     AgentProvider,
@@ -61,7 +61,7 @@ from orchestrator.eliza._actions import (
 )
 from orchestrator.eliza._service import AgentOrchestratorService
 
-plugin = Plugin(
+plugin = _Plugin(
     name="agent-orchestrator",
     description="Orchestrates tasks across registered agent providers",
     services=[AgentOrchestratorService],

@@ -14,7 +14,18 @@ from typing import Any
 from elizaos.types import ActionResult, Content, ProviderResult
 from elizaos.types.components import ActionDefinition, ActionParameter, ProviderDefinition
 
-from orchestrator.actions import ACTIONS, ActionReply, ActionRequest, TaskAction
+from orchestrator.actions import (
+    CANCEL_TASK,
+    CREATE_TASK,
+    LIST_TASKS,
+    PAUSE_TASK,
+    RESUME_TASK,
+    SEARCH_TASKS,
+    SWITCH_TASK,
+    ActionReply,
+    ActionRequest,
+    TaskAction,
+)
 from orchestrator.eliza._messages import action_params, message_room, message_text
 from orchestrator.eliza._service import SERVICE_TYPE, AgentOrchestratorService
 
@@ -120,10 +131,20 @@ async def get_task_context(runtime: Any, message: Any = None, state: Any = None)
     )
 
 
-create_task_action, list_tasks_action, switch_task_action, search_tasks_action = (
-    eliza_action(a) for a in ACTIONS[:4]
-)
-pause_task_action, resume_task_action, cancel_task_action = (eliza_action(a) for a in ACTIONS[4:])
+create_task_action = eliza_action(CREATE_TASK)
+"""CREATE_TASK as an ElizaOS action."""
+list_tasks_action = eliza_action(LIST_TASKS)
+"""LIST_TASKS as an ElizaOS action."""
+switch_task_action = eliza_action(SWITCH_TASK)
+"""SWITCH_TASK as an ElizaOS action."""
+search_tasks_action = eliza_action(SEARCH_TASKS)
+"""SEARCH_TASKS as an ElizaOS action."""
+pause_task_action = eliza_action(PAUSE_TASK)
+"""PAUSE_TASK as an ElizaOS action."""
+resume_task_action = eliza_action(RESUME_TASK)
+"""RESUME_TASK as an ElizaOS action."""
+cancel_task_action = eliza_action(CANCEL_TASK)
+"""CANCEL_TASK as an ElizaOS action."""
 
 task_context_provider = ProviderDefinition(
     name="TASK_CONTEXT",
