@@ -427,6 +427,23 @@ class Core:
     def _registry_error(self, provider_id: str) -> str:
         return str(UnknownProviderError(provider_id, self._registry.ids))
 
+    def _upstream_field(self, task_id: str, field: str) -> str | None:
+        """A field of a task for a ``{{ tasks.<id>.<field> }}`` placeholder (None: unknown)."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            return None
+        md = task.metadata
+        if field == "output":
+            return md.output[-1] if md.output else ""
+        result = md.result
+        if result is None:
+            return None
+        if field == "summary":
+            return result.summary
+        if field in ("files_created", "files_modified"):
+            return " ".join(getattr(result, field))
+        return None
+
     def _upstream_results(self, task_id: str) -> dict[str, TaskResult]:
         results: dict[str, TaskResult] = {}
         for up in self._graph.upstream(task_id):

@@ -19,6 +19,7 @@ from hookspecs.provider import AgentProvider, ProviderError
 from orchestrator._snapshot import snapshot
 from orchestrator.context import Run, TaskContext
 from orchestrator.errors import TaskCancelledError
+from orchestrator.templating import has_placeholders, render
 
 if TYPE_CHECKING:
     from orchestrator.service import AgentOrchestratorService
@@ -129,6 +130,9 @@ async def _attempt(
     ctx = TaskContext(svc, run, task, attempt, svc.agent_id)
     timeout = task.metadata.timeout
     given = snapshot(task)
+    if given.metadata.params and has_placeholders(given.metadata.params):
+        rendered = render(given.metadata.params, svc._upstream_field)
+        given.metadata.__dict__["params"] = rendered
     if svc._plugins.observes("before_task_run"):
         await svc._plugins.notify("before_task_run", task=snapshot(task), attempt=attempt)
     try:
