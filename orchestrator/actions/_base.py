@@ -3,15 +3,44 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from hookspecs.models import OrchestratedTask, TaskStep
 from orchestrator.actions._text import text_problem
 from orchestrator.errors import DagorchError
 
-if TYPE_CHECKING:
-    from orchestrator.service import AgentOrchestratorService
+
+class TaskService(Protocol):
+    """What the actions use of a service. ``TaskService`` is one; the CLI's view
+    of a store owned by another process is another."""
+
+    async def get_task(self, task_id: str) -> OrchestratedTask | None: ...
+    async def get_tasks(self) -> list[OrchestratedTask]: ...
+    async def get_recent_tasks(self, limit: int = 20) -> list[OrchestratedTask]: ...
+    async def search_tasks(self, query: str) -> list[OrchestratedTask]: ...
+    async def get_current_task(self) -> OrchestratedTask | None: ...
+    def get_current_task_id(self) -> str | None: ...
+    def get_downstream(self, task_id: str) -> list[str]: ...
+    async def select_task(self, task_id: str | None) -> None: ...
+    async def pause_task(self, task_id: str) -> None: ...
+    async def resume_task(self, task_id: str) -> None: ...
+    async def cancel_task(self, task_id: str) -> None: ...
+    def start_task_execution(self, task_id: str) -> object: ...
+    async def create_task(
+        self,
+        name: str,
+        description: str = "",
+        room_id: str | None = None,
+        provider_id: str | None = None,
+        *,
+        depends_on: str | Iterable[str] = (),
+    ) -> OrchestratedTask: ...
+    async def create_tasks(self, specs: Iterable[Mapping[str, Any]]) -> list[str]: ...
+    async def add_step(self, task_id: str, description: str) -> TaskStep: ...
+    async def append_output(self, task_id: str, text: str) -> None: ...
+
 
 logger = logging.getLogger("dagorch.actions")
 
@@ -48,9 +77,7 @@ Respond = Callable[[ActionReply], Awaitable[object]]
 """Sends a reply to the user before the action's follow-up work (e.g. starting a task)."""
 
 FollowUp = Callable[[], object] | None
-Handler = Callable[
-    ["AgentOrchestratorService", ActionRequest], Awaitable[tuple[ActionReply, FollowUp]]
-]
+Handler = Callable[["TaskService", ActionRequest], Awaitable[tuple[ActionReply, FollowUp]]]
 
 
 @dataclass(frozen=True)
@@ -69,7 +96,7 @@ class TaskAction:
     handler: Handler
     """Does the work; returns the reply and what to do once the reply is sent."""
 
-    def validate(self, text: str | None, service: AgentOrchestratorService | None) -> bool:
+    def validate(self, text: str | None, service: TaskService | None) -> bool:
         """True when ``text`` asks for this action and the service is there to do it."""
         if service is None or not isinstance(text, str):
             return False
@@ -81,7 +108,7 @@ class TaskAction:
 
     async def run(
         self,
-        service: AgentOrchestratorService | None,
+        service: TaskService | None,
         request: ActionRequest,
         respond: Respond | None = None,
     ) -> ActionReply:
@@ -99,7 +126,7 @@ class TaskAction:
         return reply
 
     async def _handle(
-        self, service: AgentOrchestratorService | None, request: ActionRequest
+        self, service: TaskService | None, request: ActionRequest
     ) -> tuple[ActionReply, FollowUp]:
         if service is None:
             return ActionReply(False, "Task orchestrator service is not available"), None

@@ -10,7 +10,6 @@ they hold or cancel; LIST shows what each task waits on; resuming a finished tas
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 from hookspecs.models import OrchestratedTask, TaskStatus
 from orchestrator.actions._base import (
@@ -19,12 +18,10 @@ from orchestrator.actions._base import (
     ActionRequest,
     FollowUp,
     TaskAction,
+    TaskService,
 )
 from orchestrator.actions._params import flag_param, list_param, text_param
 from orchestrator.actions._text import dependency_names, extract_query, has_phrase, has_word, words
-
-if TYPE_CHECKING:
-    from orchestrator.service import AgentOrchestratorService
 
 Result = tuple[ActionReply, FollowUp]
 
@@ -49,7 +46,7 @@ def _line(
     return line
 
 
-async def _waiting_on(service: AgentOrchestratorService, task: OrchestratedTask) -> list[str]:
+async def _waiting_on(service: TaskService, task: OrchestratedTask) -> list[str]:
     """Names of the upstream tasks that have not completed yet."""
     names = []
     for up_id in task.metadata.depends_on:
@@ -59,9 +56,7 @@ async def _waiting_on(service: AgentOrchestratorService, task: OrchestratedTask)
     return names
 
 
-async def _unfinished_downstream(
-    service: AgentOrchestratorService, task_id: str
-) -> list[OrchestratedTask]:
+async def _unfinished_downstream(service: TaskService, task_id: str) -> list[OrchestratedTask]:
     found = []
     for down_id in service.get_downstream(task_id):
         down = await service.get_task(down_id)
@@ -74,9 +69,7 @@ def _query(request: ActionRequest) -> str:
     return text_param(request.params, "query") or extract_query(request.text)
 
 
-async def _target(
-    service: AgentOrchestratorService, request: ActionRequest
-) -> OrchestratedTask | None:
+async def _target(service: TaskService, request: ActionRequest) -> OrchestratedTask | None:
     """The task a command is about: the best match for its query, else the current task."""
     query = _query(request)
     if query:
@@ -100,14 +93,14 @@ def _asks_to_create(text: str) -> bool:
     )
 
 
-async def _resolve(service: AgentOrchestratorService, name: str) -> OrchestratedTask:
+async def _resolve(service: TaskService, name: str) -> OrchestratedTask:
     hits = await service.search_tasks(name)
     if not hits:
         raise ActionInputError(f'No task found matching "{name}" to wait for; nothing was created.')
     return hits[0]
 
 
-async def _create(service: AgentOrchestratorService, request: ActionRequest) -> Result:
+async def _create(service: TaskService, request: ActionRequest) -> Result:
     params, text = request.params, request.text.strip()
     title = text_param(params, "title", "name")
     description = text_param(params, "description")
@@ -147,7 +140,7 @@ async def _create(service: AgentOrchestratorService, request: ActionRequest) -> 
 
 
 async def _create_chain(
-    service: AgentOrchestratorService,
+    service: TaskService,
     request: ActionRequest,
     steps: list[str],
     upstream: list[OrchestratedTask],
@@ -193,7 +186,7 @@ def _asks_to_list(text: str) -> bool:
     return has_phrase(text, "list task", "show task", "my task") or " ".join(words(text)) == "tasks"
 
 
-async def _list(service: AgentOrchestratorService, request: ActionRequest) -> Result:
+async def _list(service: TaskService, request: ActionRequest) -> Result:
     tasks = await service.get_recent_tasks(LIST_LIMIT)
     if not tasks:
         return ActionReply(True, "No tasks."), None
@@ -206,7 +199,7 @@ def _asks_to_search(text: str) -> bool:
     return has_phrase(text, "search task", "find task", "look for task", "search for task")
 
 
-async def _search(service: AgentOrchestratorService, request: ActionRequest) -> Result:
+async def _search(service: TaskService, request: ActionRequest) -> Result:
     query = _query(request)
     if not query:
         return ActionReply(False, "What would you like to search for?"), None
@@ -227,7 +220,7 @@ def _asks_to_switch(text: str) -> bool:
     )
 
 
-async def _switch(service: AgentOrchestratorService, request: ActionRequest) -> Result:
+async def _switch(service: TaskService, request: ActionRequest) -> Result:
     query = _query(request)
     if not query:
         return ActionReply(False, "Please specify which task to switch to (by name or id)."), None
@@ -241,7 +234,7 @@ async def _switch(service: AgentOrchestratorService, request: ActionRequest) -> 
 # -- PAUSE_TASK, RESUME_TASK, CANCEL_TASK ----------------------------------------------------
 
 
-async def _pause(service: AgentOrchestratorService, request: ActionRequest) -> Result:
+async def _pause(service: TaskService, request: ActionRequest) -> Result:
     task = await _target(service, request)
     if task is None:
         return _none_to("pause", request), None
@@ -253,7 +246,7 @@ async def _pause(service: AgentOrchestratorService, request: ActionRequest) -> R
     return ActionReply(True, text, {"taskId": task.id, "held": [t.id for t in held]}), None
 
 
-async def _resume(service: AgentOrchestratorService, request: ActionRequest) -> Result:
+async def _resume(service: TaskService, request: ActionRequest) -> Result:
     task = await _target(service, request)
     if task is None:
         return _none_to("resume", request), None
@@ -264,7 +257,7 @@ async def _resume(service: AgentOrchestratorService, request: ActionRequest) -> 
     )
 
 
-async def _cancel(service: AgentOrchestratorService, request: ActionRequest) -> Result:
+async def _cancel(service: TaskService, request: ActionRequest) -> Result:
     task = await _target(service, request)
     if task is None:
         return _none_to("cancel", request), None

@@ -11,19 +11,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from orchestrator.cli import _plugins
+from orchestrator.cli import _plugins, _run, _tasks
+from orchestrator.cli._common import EXIT_USAGE
 
 __all__ = ["build_parser", "main"]
 
-EXIT_OK = 0
-"""Everything worked (for ``run``: every task completed)."""
-EXIT_FAILED = 1
-"""Something the command did failed (for ``run``: a task failed or was cancelled)."""
-EXIT_USAGE = 2
-"""The command line or an input file is wrong."""
-
 _EXAMPLES = """\
 examples:
+  dagorch run examples/hello.toml   run a pipeline with a live view
+  dagorch validate pipeline.toml    check a pipeline file
   dagorch providers            list the providers installed plugins offer
   dagorch providers --json     the same, as JSON
   dagorch plugins              list plugins, the hooks each implements and their errors
@@ -39,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _run.add_commands(commands)
+    _tasks.add_commands(commands)
     _plugins.add_commands(commands)
     return parser
 

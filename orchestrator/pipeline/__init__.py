@@ -4,6 +4,15 @@ See ``orchestrator.pipeline._spec`` for the file format and ``orchestrator.templ
 ``{{ tasks.<id>.<field> }}`` placeholders.
 """
 
+from orchestrator.pipeline._run import (
+    RunNotFoundError,
+    RunRecord,
+    find_run,
+    qualified,
+    recorded_runs,
+    resume_run,
+    start_run,
+)
 from orchestrator.pipeline._spec import (
     Pipeline,
     PipelineError,
@@ -21,7 +30,14 @@ __all__ = [
     "PipelineFile",
     "PipelineSettings",
     "Problem",
+    "RunNotFoundError",
+    "RunRecord",
     "TaskSpec",
+    "find_run",
     "load_pipeline",
     "parse_pipeline",
+    "qualified",
+    "recorded_runs",
+    "resume_run",
+    "start_run",
 ]
