@@ -71,9 +71,14 @@ def check_existing_file(path: Path) -> None:
     except sqlite3.Error as exc:
         raise StoreError(path, f"cannot open the database: {exc}") from exc
     try:
+        # One read transaction: another process may be creating the schema right now, and the
+        # three answers must come from the same snapshot of the file.
+        probe.isolation_level = None
+        probe.execute("BEGIN")
         application_id = probe.execute("PRAGMA application_id").fetchone()[0]
         version = probe.execute("PRAGMA user_version").fetchone()[0]
         tables = probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        probe.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
         raise StoreError(path, describe_database_error(exc)) from exc
     finally:
