@@ -204,7 +204,8 @@ async def run_pipeline(pipeline: Pipeline, args: argparse.Namespace, console: Co
     finally:
         with anyio.CancelScope(shield=True):
             await service.stop()
-    tasks = [await _read(store, task_id) for task_id in run.task_ids]
+    stored = await _read_all(store)
+    tasks = [stored.get(task_id) for task_id in run.task_ids]
     elapsed = time.monotonic() - started
     if args.json:
         print(json.dumps(_report(run, store, tasks, elapsed, interrupted), indent=2))
@@ -293,14 +294,14 @@ def _line_printer(view: RunView, console: Console) -> Any:
     return on_event
 
 
-async def _read(store: Path, task_id: str) -> Any:
+async def _read_all(store: Path) -> dict[str, Any]:
     from orchestrator.store import SqliteStore
 
     # Read back from the file the run committed to: the report is what was stored.
     reader = SqliteStore(store)
     await reader.open()
     try:
-        return next((t for t in await reader.load_tasks() if t.id == task_id), None)
+        return {task.id: task for task in await reader.load_tasks()}
     finally:
         await reader.close()
 

@@ -250,6 +250,8 @@ def _check_graph(
     for count, cycle in enumerate(nx.simple_cycles(graph)):
         if count == 20:
             break
+        start = min(range(len(cycle)), key=lambda i: ids[cycle[i]])  # the first in the file
+        cycle = cycle[start:] + cycle[:start]
         shown = " -> ".join([*cycle, cycle[0]])
         add(("tasks", ids[cycle[0]], "depends_on"), f"dependency cycle: {shown}")
     return problems
