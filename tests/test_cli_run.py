@@ -137,8 +137,14 @@ def test_without_a_terminal_each_finished_task_gets_a_line():
     ("text", "expected"),
     [
         ("", "tasks: the pipeline has no tasks"),
-        ('[[tasks]]\nid = "a"\nprovider = echo\n', "line 3: invalid TOML: Invalid value (at line 3, column 12)"),
-        ('[[tasks]]\nid = "a"\nprovider = "nope"\n', 'unknown provider "nope" (known: echo, python, shell)'),
+        (
+            '[[tasks]]\nid = "a"\nprovider = echo\n',
+            "line 3: invalid TOML: Invalid value (at line 3, column 12)",
+        ),
+        (
+            '[[tasks]]\nid = "a"\nprovider = "nope"\n',
+            'unknown provider "nope" (known: echo, python, shell)',
+        ),
     ],
 )
 def test_a_bad_file_exits_2_naming_the_problem_and_stores_nothing(tmp_path, text, expected):
@@ -231,8 +237,23 @@ def test_graph_as_mermaid_dot_and_json():
     assert {"source": "greet", "target": "shout"} in data["edges"]
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "graph", "tasks", "status", "search",
-                                     "pause", "resume", "cancel", "events", "providers", "plugins"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "run",
+        "validate",
+        "graph",
+        "tasks",
+        "status",
+        "search",
+        "pause",
+        "resume",
+        "cancel",
+        "events",
+        "providers",
+        "plugins",
+    ],
+)
 def test_every_command_help_shows_an_example(command):
     done = run_dagorch(command, "--help")
     assert done.returncode == 0
@@ -255,7 +276,9 @@ def wait_for_status(local_id: str, status: str, *extra: str) -> None:
 def start_run(path: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [dagorch_command(), "run", str(path), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

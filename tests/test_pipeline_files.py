@@ -49,7 +49,9 @@ def test_a_valid_file_gives_its_tasks_settings_and_graph():
 
 
 def test_the_name_defaults_to_the_file_name():
-    pipeline = parse_pipeline('[[tasks]]\nid = "a"\nprovider = "echo"\n', "my flow.toml", Path("."), KNOWN)
+    pipeline = parse_pipeline(
+        '[[tasks]]\nid = "a"\nprovider = "echo"\n', "my flow.toml", Path("."), KNOWN
+    )
     assert pipeline.name == "my-flow"
 
 
