@@ -56,3 +56,30 @@ def test_the_eliza_agent_example_runs_a_pipeline_from_chat():
     assert done.returncode == 0, done.stderr
     assert "Waits on: Create task: draft the outline" in done.stdout
     assert done.stdout.count("completed 100%") == 3
+
+
+def test_the_readme_main_job_runs_the_hello_pipeline():
+    readme = (ROOT / "README.md").read_text()
+    first = re.search(r"```bash\n(.*?)```", readme, re.S).group(1).strip()
+    assert first == "python3 -m pip install -e . && dagorch run examples/hello.toml"
+    done = subprocess.run(
+        ["dagorch", "run", "examples/hello.toml"], capture_output=True, text=True, timeout=60,
+        cwd=ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "5 completed" in done.stdout
+
+
+def test_the_ci_script_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    second = re.findall(r"```bash\n(.*?)```", readme, re.S)[1].strip()
+    assert second in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_research_pipeline_runs_on_the_builtin_providers():
+    done = subprocess.run(
+        ["dagorch", "run", "examples/research.toml", "--json"], capture_output=True, text=True,
+        timeout=60, cwd=ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"completed": 6' in done.stdout

@@ -86,8 +86,12 @@ class RunView:
             hidden = len(self.rows) - len(shown)
             summary.append(f"({hidden} more not shown)", style="dim")
         table = Table(box=None, pad_edge=False, expand=False)
-        for column in ("task", "status", "progress", "elapsed", "last output"):
-            table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=60)
+        longest = max((len(row.label) for row in shown), default=4)
+        table.add_column("task", no_wrap=True, overflow="ellipsis", min_width=min(longest, 24))
+        table.add_column("status", no_wrap=True, min_width=9)
+        table.add_column("progress", no_wrap=True, min_width=8, justify="right")
+        table.add_column("elapsed", no_wrap=True, min_width=7, justify="right")
+        table.add_column("last output", no_wrap=True, overflow="ellipsis", max_width=60)
         for row in shown:
             table.add_row(
                 row.label,
