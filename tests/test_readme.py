@@ -63,8 +63,12 @@ def test_the_readme_main_job_runs_the_hello_pipeline():
     first = re.search(r"```bash\n(.*?)```", readme, re.S).group(1).strip()
     assert first == "python3 -m pip install -e . && dagorch run examples/hello.toml"
     done = subprocess.run(
-        ["dagorch", "run", "examples/hello.toml"], capture_output=True, text=True, timeout=60,
-        cwd=ROOT, check=False,
+        ["dagorch", "run", "examples/hello.toml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "5 completed" in done.stdout
@@ -78,8 +82,12 @@ def test_the_ci_script_runs_the_readme_test_command():
 
 def test_the_research_pipeline_runs_on_the_builtin_providers():
     done = subprocess.run(
-        ["dagorch", "run", "examples/research.toml", "--json"], capture_output=True, text=True,
-        timeout=60, cwd=ROOT, check=False,
+        ["dagorch", "run", "examples/research.toml", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert '"completed": 6' in done.stdout
