@@ -18,7 +18,7 @@ from orchestrator import (
 )
 from orchestrator.testing import FunctionProvider, succeed
 
-pytest_plugins = ["plugin_dists"]
+pytest_plugins = ["plugin_dists", "chat_server"]
 
 ServiceFactory = Callable[..., Awaitable[AgentOrchestratorService]]
 
