@@ -8,7 +8,8 @@ would add weight, not safety.
 
 Parameters:
 
-- ``model`` (required): the model name the server knows.
+- ``model``: the model name the server knows; default ``$OPENAI_MODEL`` (one of the two is
+  required).
 - ``base_url``: default ``$OPENAI_BASE_URL``, else ``https://api.openai.com/v1``.
 - ``api_key_env``: the environment variable holding the key, default ``OPENAI_API_KEY`` (a
   local server may need none; OpenAI's own URL requires it).
@@ -101,7 +102,11 @@ class OpenAIProvider:
             ) from None
         from builtin_providers._chat import stream_chat
 
-        model = param(task, "model", str)
+        model = param(task, "model", str, os.environ.get("OPENAI_MODEL") or None)
+        if not model:
+            raise ProviderError(
+                "Missing parameter params.model (or set $OPENAI_MODEL)", retryable=False
+            )
         base_url = param(task, "base_url", str, os.environ.get("OPENAI_BASE_URL") or OPENAI_URL)
         key_env = param(task, "api_key_env", str, "OPENAI_API_KEY")
         key = os.environ.get(key_env, "").strip()

@@ -71,6 +71,10 @@ class ProviderTaskExecutionContext(Protocol):
         """Set progress in percent; clamped to 0..100, with NaN counted as 0."""
         ...
 
+    async def add_step(self, description: str) -> str | None:
+        """Add a pending step to the task's plan and return its id (None after the run ended)."""
+        ...
+
     async def update_step(
         self, step_id: str, status: TaskStatus | str, output: str | None = None
     ) -> None:

@@ -165,6 +165,13 @@ class TaskContext:
         if self._live():
             await self._service.update_task_progress(self._task.id, progress)
 
+    async def add_step(self, description: str) -> str | None:
+        """Add a pending step to the task's plan; returns its id (None once the run is over)."""
+        if not self._live():
+            return None
+        step = await self._service.add_step(self._task.id, description)
+        return step.id
+
     async def update_step(
         self, step_id: str, status: TaskStatus | str, output: str | None = None
     ) -> None:

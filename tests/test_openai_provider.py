@@ -156,4 +156,4 @@ async def test_openais_own_url_needs_a_key(service, monkeypatch):
 
 async def test_a_missing_model_parameter_names_the_field(service):
     done = await run(service, params={})
-    assert done.metadata.error == "Missing parameter params.model"
+    assert done.metadata.error == "Missing parameter params.model (or set $OPENAI_MODEL)"

@@ -133,7 +133,7 @@ def task_specs(pipeline: Pipeline, run: RunRecord) -> list[dict[str, Any]]:
             "name": task.name or task.id,
             "description": task.description,
             "provider_id": task.provider or settings.provider,
-            "params": _qualify_placeholders(task.params, run.id),
+            "params": _qualify_placeholders({**settings.params, **task.params}, run.id),
             "depends_on": [run.task_id(up) for up in task.depends_on],
             "retries": task.retries if task.retries is not None else settings.retries,
             "timeout": task.timeout if task.timeout is not None else settings.timeout,

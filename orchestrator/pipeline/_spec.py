@@ -10,6 +10,7 @@
     timeout = 30               # seconds per attempt, for tasks that set none
     store = "state/hello.db"   # the SQLite file, relative to this file
     working_directory = "."    # where tasks work, relative to this file (default: its folder)
+    params = { allow_tools = ["read"] }   # defaults for every task's params (a task's own win)
 
     [[tasks]]
     id = "fetch"               # required: letters, digits, _ . -
@@ -66,6 +67,7 @@ class PipelineSettings(BaseModel):
     timeout: Annotated[float, Field(gt=0)] | None = None
     store: str | None = None
     working_directory: str | None = None
+    params: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class PipelineFile(BaseModel):
