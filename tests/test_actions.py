@@ -256,7 +256,7 @@ async def test_create_task_with_an_unknown_provider_lists_the_known_ones(make_se
     service = await make_service()
     reply = await ask(CREATE_TASK, service, "create task: x", provider="nope")
     assert not reply.success
-    assert reply.text == 'Unknown provider "nope". Available: echo, ok, python, shell'
+    assert reply.text == 'Unknown provider "nope". Available: acp, echo, ok, openai, python, shell'
 
 
 # -- LIST_TASKS -----------------------------------------------------------------------------

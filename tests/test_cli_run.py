@@ -143,7 +143,7 @@ def test_without_a_terminal_each_finished_task_gets_a_line():
         ),
         (
             '[[tasks]]\nid = "a"\nprovider = "nope"\n',
-            'unknown provider "nope" (known: echo, python, shell)',
+            'unknown provider "nope" (known: acp, echo, openai, python, shell)',
         ),
     ],
 )

@@ -131,7 +131,7 @@ async def test_discover_plugins_false_leaves_only_the_providers_given_in_code(di
 async def test_explicit_providers_join_the_same_registry_as_plugins():
     mine = FunctionProvider("mine", succeed)
     async with await start(providers=[mine]) as service:
-        assert service.provider_ids == ["echo", "mine", "python", "shell"]
+        assert service.provider_ids == ["acp", "echo", "mine", "openai", "python", "shell"]
 
 
 async def test_an_explicit_provider_clashing_with_a_plugin_names_both_sources():
