@@ -122,7 +122,10 @@ async def test_an_unknown_provider_is_refused_listing_the_known_ones(service):
     before = await stored(service)
     with pytest.raises(UnknownProviderError) as caught:
         await service.create_task("z", "", provider_id="x")
-    assert str(caught.value) == 'Unknown provider "x". Available: a, acp, b, echo, openai, python, shell'
+    assert (
+        str(caught.value)
+        == 'Unknown provider "x". Available: a, acp, b, echo, openai, python, shell'
+    )
     assert await stored(service) == before
 
 
@@ -131,7 +134,10 @@ async def test_an_unknown_provider_from_the_environment_is_refused(service, monk
     before = await stored(service)
     with pytest.raises(UnknownProviderError) as caught:
         await service.create_task("z", "")
-    assert str(caught.value) == 'Unknown provider "ghost". Available: a, acp, b, echo, openai, python, shell'
+    assert (
+        str(caught.value)
+        == 'Unknown provider "ghost". Available: a, acp, b, echo, openai, python, shell'
+    )
     assert await stored(service) == before
 
 
@@ -355,7 +361,10 @@ async def test_a_task_whose_provider_is_no_longer_registered_fails_naming_it(mak
     task = await service.wait_for_task("orphan")
 
     assert task.metadata.status is TaskStatus.FAILED
-    assert task.metadata.error == 'Unknown provider "gone". Available: a, acp, echo, openai, python, shell'
+    assert (
+        task.metadata.error
+        == 'Unknown provider "gone". Available: a, acp, echo, openai, python, shell'
+    )
 
 
 async def test_a_provider_that_mutates_its_task_argument_changes_nothing_stored(make_service):

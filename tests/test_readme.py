@@ -91,3 +91,43 @@ def test_the_research_pipeline_runs_on_the_builtin_providers():
     )
     assert done.returncode == 0, done.stderr
     assert '"completed": 6' in done.stdout
+
+
+def test_the_llm_research_pipeline_runs_against_an_openai_compatible_server(
+    chat_server, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_BASE_URL", chat_server.base_url)
+    monkeypatch.setenv("OPENAI_MODEL", "streams")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    done = subprocess.run(
+        ["dagorch", "run", "examples/research_llm.toml", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"completed": 6' in done.stdout
+    merge = next(r["body"] for r in chat_server.requests if "Merge the findings" in str(r["body"]))
+    assert merge["max_tokens"] == 400
+    assert "## research-dags\nHello\nworld" in merge["messages"][-1]["content"]
+
+
+def test_the_coding_pipeline_hands_its_steps_to_an_acp_agent(tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    shutil.copy(ROOT / "examples" / "coding.toml", tmp_path)
+    (tmp_path / "coding-workspace").mkdir()
+    agent = ROOT / "tests" / "acp_agent.py"
+    monkeypatch.setenv("DAGORCH_ACP_COMMAND", f"{sys.executable} {agent} works")
+    done = subprocess.run(
+        ["dagorch", "run", str(tmp_path / "coding.toml"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "coding-workspace" / "hello.txt").read_text() == "hello\n"

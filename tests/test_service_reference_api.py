@@ -603,7 +603,10 @@ async def test_set_task_sub_agent_type_to_an_unknown_provider_changes_nothing(ma
     before = await stored(service)
     with pytest.raises(UnknownProviderError) as caught:
         await service.set_task_sub_agent_type(task.id, "zeta")
-    assert str(caught.value) == 'Unknown provider "zeta". Available: a, acp, b, echo, openai, python, shell'
+    assert (
+        str(caught.value)
+        == 'Unknown provider "zeta". Available: a, acp, b, echo, openai, python, shell'
+    )
     assert await stored(service) == before
 
 
