@@ -21,12 +21,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import networkx as nx
 from baseline import run_dag
 
-ENGINES = ("dagorch", "dagorch-sqlite", "baseline")
+ENGINES = ("dagorch", "dagorch-sqlite", "dagorch-dask", "baseline")
 """dagorch on its in-memory store, dagorch on a fresh SQLite file, and the baseline."""
 BENCH_PROVIDER = "bench"
 
@@ -258,8 +259,25 @@ async def run_on_dagorch_sqlite(
     return await _run_on_dagorch(workload, profiler, sqlite=True)
 
 
+async def run_on_dagorch_dask(
+    workload: Workload, profiler: cProfile.Profile | None = None
+) -> Timing:
+    """dagorch with the dask executor on an in-process cluster (memory store): each task is the
+    builtin ``python`` provider calling ``dask_step`` on a Dask worker."""
+    return await _run_on_dagorch(workload, profiler, sqlite=False, dask=True)
+
+
+HERE = str(Path(__file__).resolve().parent)
+_PROBE: list[Probe] = []  # the probe of the running dask workload (workers share this process)
+
+
+async def dask_step(task: Any, upstream: Mapping[str, Any]) -> str:
+    """The task body as a ``python``-provider function, for the dask engine."""
+    return await _PROBE[-1].step(task.id, {k: r.summary for k, r in upstream.items()})
+
+
 async def _run_on_dagorch(
-    workload: Workload, profiler: cProfile.Profile | None, *, sqlite: bool
+    workload: Workload, profiler: cProfile.Profile | None, *, sqlite: bool, dask: bool = False
 ) -> Timing:
     """Create every task on a fresh ``AgentOrchestratorService``, ``run()`` it and stop it;
     checked through the run summary and every task's stored result."""
@@ -284,9 +302,14 @@ async def _run_on_dagorch(
 
     options = AgentOrchestratorPluginOptions(
         providers=[FunctionProvider(BENCH_PROVIDER, execute)],
-        default_provider_id=BENCH_PROVIDER,
+        default_provider_id="python" if dask else BENCH_PROVIDER,
         max_concurrency=workload.max_concurrency,
+        executor="dask" if dask else "local",
     )
+    extra: dict[str, Any] = {}
+    if dask:
+        _PROBE.append(probe)
+        extra = {"params": {"function": "workloads:dask_step"}, "working_directory": HERE}
     clock = Clock(profiler)
     folder = tempfile.TemporaryDirectory(prefix="dagorch-bench-")
     store = SqliteStore(Path(folder.name) / "bench.db") if sqlite else MemoryStore()
@@ -296,7 +319,7 @@ async def _run_on_dagorch(
         with clock.section("setup"):
             # One call, as a pipeline file is loaded: checked together, stored in one write.
             await service.create_tasks(
-                {"name": task_id, "task_id": task_id, "depends_on": deps}
+                {"name": task_id, "task_id": task_id, "depends_on": deps, **extra}
                 for task_id, deps in workload.tasks
             )
         with clock.section("run"):
@@ -318,12 +341,13 @@ async def _run_on_dagorch(
             f"{workload.name} on dagorch: {len(failed)} tasks did not complete; "
             f"first problems: {probe.problems[:3]}; errors: {errors}"
         )
-    probe.verify("dagorch-sqlite" if sqlite else "dagorch", results)
+    probe.verify("dagorch-dask" if dask else "dagorch-sqlite" if sqlite else "dagorch", results)
     return clock.timing()
 
 
 RUNNERS = {
     "dagorch": run_on_dagorch,
     "dagorch-sqlite": run_on_dagorch_sqlite,
+    "dagorch-dask": run_on_dagorch_dask,
     "baseline": run_on_baseline,
 }

@@ -31,6 +31,7 @@ from orchestrator.config import AgentOrchestratorPluginOptions, get_configured_o
 from orchestrator.context import Run
 from orchestrator.errors import ConfigurationError, TaskNotFoundError, UnknownProviderError
 from orchestrator.events import EventBus
+from orchestrator.executor import Executor, LocalExecutor, make_executor
 from orchestrator.graph import TaskGraph
 from orchestrator.lifecycle import Trigger, next_status
 from orchestrator.plugins import PluginHost
@@ -101,6 +102,7 @@ class Core:
             store = SqliteStore(chosen.store_path or default_store_path(agent_id))
         self._store: Store = store
         self._bus = EventBus()
+        self._executor: Executor = LocalExecutor()
         self._plugins = PluginHost()
         self._registry = self._plugins.registry
         self._plugins_hear_events = False
@@ -144,10 +146,18 @@ class Core:
             self._plugins.load_entry_points()
         self._registry.register_all(self.options.providers, "options")
         self._connect_plugins()
-        await self._store.open()
+        self._executor = make_executor(self.options.executor, self.options.scheduler_address)
+        await self._executor.start()
+        try:
+            await self._store.open()
+        except BaseException:
+            await self._executor.stop()
+            self._opening = None
+            raise
         try:
             await self._load()
         except BaseException:
+            await self._executor.stop()
             # A service that failed to open holds nothing (no lease, no open file, nothing
             # loaded), so a later call can try again from scratch.
             if self._lease is not None and isinstance(self._store, SharedStore):

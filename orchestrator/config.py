@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hookspecs.provider import AgentProvider
 from orchestrator.errors import ConfigurationError
@@ -32,6 +33,11 @@ class AgentOrchestratorPluginOptions:
     store_path: str | None = None
     """The SQLite file a service keeps its state in when it is started without ``store=``;
     None for the default (``$DAGORCH_HOME`` or ``.dagorch/``, one file per agent id)."""
+    executor: Any = "local"
+    """Where provider calls run: ``"local"`` (this process), ``"dask"`` (a Dask cluster: the one
+    at ``scheduler_address``, else a local in-process one), or an ``Executor`` object."""
+    scheduler_address: str | None = None
+    """The Dask scheduler to use with ``executor="dask"`` (e.g. ``"tcp://10.0.0.5:8786"``)."""
     discover_plugins: bool = True
     """Load the plugins installed under the ``dagorch.providers`` entry point (the builtin
     providers among them). False leaves only the providers given in code."""

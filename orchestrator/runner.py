@@ -137,13 +137,13 @@ async def _attempt(
         await svc._plugins.notify("before_task_run", task=snapshot(task), attempt=attempt)
     try:
         if timeout is None:
-            outcome = await provider.execute_task(given, ctx)
+            outcome = await svc._executor.execute(provider, given, ctx)
         else:
             with anyio.fail_after(timeout) as timeout_scope:
                 run.timeout_scope = timeout_scope
                 if task.metadata.status is TaskStatus.PAUSED:
                     hold_deadline(run)
-                outcome = await provider.execute_task(given, ctx)
+                outcome = await svc._executor.execute(provider, given, ctx)
     except TimeoutError:
         return None, f"Timed out after {timeout:g}s", True
     except TaskCancelledError:

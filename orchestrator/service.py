@@ -112,6 +112,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
                 self._inbox_stop.set()
                 await asyncio.gather(self._inbox, return_exceptions=True)
             await self._scheduler.stop()
+            await self._executor.stop()
             batch = Batch()
             for task in self._tasks.values():
                 if task.metadata.status is TaskStatus.RUNNING:

@@ -41,13 +41,20 @@ def add_commands(commands: Any) -> None:
         "Run a pipeline file's tasks in dependency order, with a live view of every task.",
         "  dagorch run examples/hello.toml\n"
         "  dagorch run pipeline.toml --json > report.json\n"
-        "  dagorch run pipeline.toml --resume last     continue the newest run of this store\n",
+        "  dagorch run pipeline.toml --resume last     continue the newest run of this store\n"
+        "  dagorch run pipeline.toml --executor dask --scheduler tcp://10.0.0.5:8786\n",
     )
     run.add_argument("file", help="the pipeline file (TOML)")
     run.add_argument("--json", action="store_true", help="print a JSON report instead of the view")
     run.add_argument("--resume", metavar="RUN", help="continue run RUN (or 'last') from the store")
     run.add_argument("--concurrency", type=int, metavar="N", help="tasks running at once")
     run.add_argument("--no-live", action="store_true", help="a line per finished task instead")
+    run.add_argument(
+        "--executor", choices=("local", "dask"), help="where provider calls run (default: local)"
+    )
+    run.add_argument(
+        "--scheduler", metavar="ADDRESS", help="the Dask scheduler, e.g. tcp://host:8786"
+    )
     add_store_option(run)
     run.set_defaults(handler=run_command)
 
@@ -184,6 +191,8 @@ async def run_pipeline(pipeline: Pipeline, args: argparse.Namespace, console: Co
     options = AgentOrchestratorPluginOptions(
         max_concurrency=args.concurrency or settings.concurrency or 32,
         default_provider_id=settings.provider or "",
+        executor=args.executor or settings.executor or ("dask" if args.scheduler else "local"),
+        scheduler_address=args.scheduler or settings.scheduler,
     )
     service = await AgentOrchestratorService.start(options=options, store=SqliteStore(store))
     started = time.monotonic()

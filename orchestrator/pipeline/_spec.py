@@ -11,6 +11,8 @@
     store = "state/hello.db"   # the SQLite file, relative to this file
     working_directory = "."    # where tasks work, relative to this file (default: its folder)
     params = { allow_tools = ["read"] }   # defaults for every task's params (a task's own win)
+    executor = "dask"          # run provider calls on a Dask cluster ("local": in this process)
+    scheduler = "tcp://10.0.0.5:8786"   # the cluster's scheduler (default: a local cluster)
 
     [[tasks]]
     id = "fetch"               # required: letters, digits, _ . -
@@ -29,7 +31,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
@@ -68,6 +70,8 @@ class PipelineSettings(BaseModel):
     store: str | None = None
     working_directory: str | None = None
     params: dict[str, JsonValue] = Field(default_factory=dict)
+    executor: Literal["local", "dask"] | None = None
+    scheduler: str | None = None
 
 
 class PipelineFile(BaseModel):

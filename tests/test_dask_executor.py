@@ -1,0 +1,196 @@
+"""The dask executor: provider calls on a Dask cluster, the context carried across the wire.
+
+Most tests use an in-process cluster (threads, no sockets); one runs a real ``LocalCluster`` of
+two worker processes. The task functions live in ``tests/dask_steps.py``, imported on the workers
+by the ``python`` provider from the task's working directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from orchestrator import (
+    AgentOrchestratorPluginOptions,
+    AgentOrchestratorService,
+    ConfigurationError,
+    MemoryStore,
+    TaskStatus,
+)
+from orchestrator._dask import DaskExecutor
+from orchestrator.testing import FunctionProvider, succeed
+
+STEPS = Path(__file__).resolve().parent / "dask_steps.py"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A working directory holding the task functions, under a name unique to the test."""
+    shutil.copy(STEPS, tmp_path / "dask_steps.py")
+    return tmp_path
+
+
+async def start(executor: Any = "dask", **options: Any) -> AgentOrchestratorService:
+    settings = AgentOrchestratorPluginOptions(
+        executor=executor, default_provider_id="python", cancel_grace_period=0.5, **options
+    )
+    return await AgentOrchestratorService.start(options=settings, store=MemoryStore())
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[AgentOrchestratorService]:
+    svc = await start()
+    yield svc
+    await svc.stop()
+
+
+def call(function: str, workdir: Path) -> dict[str, Any]:
+    return {"params": {"function": f"dask_steps:{function}"}, "working_directory": str(workdir)}
+
+
+async def output_has(
+    service: AgentOrchestratorService, task_id: str, line: str, within: float
+) -> float:
+    started = time.monotonic()
+    with anyio.fail_after(within):
+        while line not in (await service.get_task(task_id)).metadata.output:
+            await anyio.sleep(0.01)
+    return time.monotonic() - started
+
+
+async def test_a_fan_out_runs_on_the_cluster_and_results_flow_downstream(service, workdir):
+    root = await service.create_task("root", "", provider_id="echo", params={"text": "go"})
+    leaves = [
+        await service.create_task(f"leaf {i}", "", depends_on=[root.id], **call("where", workdir))
+        for i in range(4)
+    ]
+    join = await service.create_task(
+        "join",
+        "",
+        provider_id="echo",
+        depends_on=[leaf.id for leaf in leaves],
+        params={"text": "{{ tasks." + leaves[0].id + ".summary }} joined"},
+    )
+    summary = await service.run()
+    assert summary.ok
+    for leaf in leaves:
+        assert (await service.get_task(leaf.id)).metadata.result.summary.startswith("inproc://")
+    assert (await service.get_task(join.id)).metadata.result.summary.endswith(" joined")
+
+
+async def test_output_progress_and_steps_arrive_in_order(service, workdir):
+    task = await service.create_task("report", "", **call("report", workdir))
+    done = await service.start_task_execution(task.id)
+    md = done.metadata
+    assert md.status is TaskStatus.COMPLETED
+    lines = [line for line in md.output if line.startswith("line ")]
+    assert lines == [f"line {n}" for n in range(1, 51)]
+    assert [(s.description, s.status.value, s.output) for s in md.steps] == [
+        ("count to fifty", "completed", "counted")
+    ]
+    assert md.result.summary == "reported"
+
+
+async def test_pause_and_resume_reach_a_provider_on_a_worker_within_half_a_second(service, workdir):
+    task = await service.create_task("watch", "", **call("watch_control", workdir))
+    service.start_task_execution(task.id)
+    await output_has(service, task.id, "Calling dask_steps:watch_control", 10)
+    await service.pause_task(task.id)
+    assert await output_has(service, task.id, "saw pause", 2) <= 0.5
+    await service.resume_task(task.id)
+    done = await service.wait_for_task(task.id)
+    assert done.metadata.status is TaskStatus.COMPLETED
+    assert done.metadata.result.summary == "resumed"
+
+
+async def test_cancel_reaches_a_provider_on_a_worker_within_half_a_second(service, workdir):
+    task = await service.create_task("watch", "", **call("watch_control", workdir))
+    service.start_task_execution(task.id)
+    await output_has(service, task.id, "Calling dask_steps:watch_control", 10)
+    started = time.monotonic()
+    await service.cancel_task(task.id)
+    with anyio.fail_after(2):
+        while not (workdir / "cancel-seen").exists():
+            await anyio.sleep(0.01)
+    assert time.monotonic() - started <= 0.5
+    assert (await service.wait_for_task(task.id)).metadata.status is TaskStatus.CANCELLED
+
+
+async def test_a_provider_missing_on_the_worker_fails_naming_the_worker_and_its_origin():
+    service = await start(providers=[FunctionProvider("in-code", succeed)])
+    try:
+        task = await service.create_task("t", "", provider_id="in-code")
+        done = await service.start_task_execution(task.id)
+        assert done.metadata.status is TaskStatus.FAILED
+        assert done.metadata.error.startswith(
+            'Provider "in-code" is not installed on Dask worker inproc://'
+        )
+        assert "module orchestrator.testing" in done.metadata.error
+    finally:
+        await service.stop()
+
+
+async def test_an_unreachable_scheduler_is_a_clear_error_and_starts_nothing():
+    executor = DaskExecutor("tcp://127.0.0.1:9", connect_timeout=1)
+    started = time.monotonic()
+    with pytest.raises(ConfigurationError) as caught:
+        await start(executor)
+    assert str(caught.value).startswith("Cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+    assert time.monotonic() - started < 5
+    assert executor.client is None
+
+
+async def test_a_cluster_of_two_worker_processes_runs_a_fan_out_a_pause_a_cancel_and_survives_a_dying_worker(
+    workdir,
+):
+    executor = DaskExecutor(processes=True, n_workers=2)
+    service = await start(executor)
+    try:
+        leaves = [
+            await service.create_task(f"leaf {i}", "", **call("where", workdir)) for i in range(6)
+        ]
+        watched = await service.create_task("watch", "", **call("watch_control", workdir))
+        for task in [*leaves, watched]:
+            service.start_task_execution(task.id)
+        for leaf in leaves:
+            done = await service.wait_for_task(leaf.id, timeout=60)
+            assert done.metadata.result.summary.startswith("tcp://127.0.0.1:")
+        await output_has(service, watched.id, "Calling dask_steps:watch_control", 30)
+        await service.pause_task(watched.id)
+        assert await output_has(service, watched.id, "saw pause", 5) <= 0.5
+        await service.cancel_task(watched.id)
+        with anyio.fail_after(5):
+            while not (workdir / "cancel-seen").exists():
+                await anyio.sleep(0.01)
+        assert (
+            await service.wait_for_task(watched.id, timeout=10)
+        ).metadata.status is TaskStatus.CANCELLED
+        doomed = await service.create_task("doomed", "", **call("die", workdir))
+        died = await service.start_task_execution(doomed.id)
+        assert died.metadata.status is TaskStatus.FAILED
+        assert died.metadata.error.startswith("The Dask worker running the task died")
+    finally:
+        await service.stop()
+
+
+def test_the_command_runs_a_pipeline_on_the_dask_executor(tmp_path):
+    from commands import run_dagorch
+
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text(
+        '[pipeline]\nprovider = "echo"\nexecutor = "dask"\n\n'
+        '[[tasks]]\nid = "a"\nparams = { text = "on a worker" }\n\n'
+        '[[tasks]]\nid = "b"\ndepends_on = ["a"]\nparams = { text = "{{ tasks.a.summary }}!" }\n'
+    )
+    done = run_dagorch("run", str(pipeline), "--json")
+    assert done.returncode == 0, done.stderr
+    assert '"summary": "on a worker!"' in done.stdout
+    unreachable = run_dagorch("run", str(pipeline), "--scheduler", "tcp://127.0.0.1:9")
+    assert unreachable.returncode == 1
+    assert "Cannot reach the Dask scheduler at tcp://127.0.0.1:9" in unreachable.stderr
