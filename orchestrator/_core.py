@@ -146,6 +146,7 @@ class Core:
             self._plugins.load_entry_points()
         self._registry.register_all(self.options.providers, "options")
         self._connect_plugins()
+        self._bus.handler_timeout = self._plugins.hook_timeout = self.options.handler_timeout
         self._executor = make_executor(self.options.executor, self.options.scheduler_address)
         await self._executor.start()
         try:

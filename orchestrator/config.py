@@ -55,6 +55,9 @@ class AgentOrchestratorPluginOptions:
     """The longest wait between two attempts."""
     cancel_grace_period: float = 1.0
     """Seconds a cancelled provider has to return on its own before its coroutine is cancelled."""
+    handler_timeout: float = 1.0
+    """Seconds an async event handler or observer hook may take before it is cut off (and
+    logged): a slow or stuck handler must not hold up the orchestrator."""
     event_log_limit: int = 100_000
     """How many of the newest events a logging store keeps; older ones are pruned at start and
     stop."""
@@ -73,6 +76,7 @@ class AgentOrchestratorPluginOptions:
             "cancel_grace_period": self.cancel_grace_period >= 0,
             "recovery": self.recovery in RECOVERY_POLICIES,
             "event_log_limit": self.event_log_limit >= 0,
+            "handler_timeout": self.handler_timeout > 0,
         }
         for provider_id, limit in self.provider_concurrency.items():
             checks[f"provider_concurrency.{provider_id}"] = limit >= 1

@@ -190,6 +190,9 @@ class EventBus:
         self._handlers: dict[str, list[EventHandler]] = {}
         self._streams: list[EventStream] = []
         self.seq = 0
+        self.handler_timeout = 1.0
+        """Seconds an async handler may take before it is cut off (a slow handler must not
+        hold up the orchestrator)."""
 
     @property
     def has_listeners(self) -> bool:
@@ -245,7 +248,15 @@ class EventBus:
             try:
                 outcome = handler(event)
                 if inspect.isawaitable(outcome):
-                    await outcome
+                    with anyio.move_on_after(self.handler_timeout) as waited:
+                        await outcome
+                    if waited.cancelled_caught:
+                        logger.warning(
+                            "An event handler took over %gs for %s on task %s; it was cut off",
+                            self.handler_timeout,
+                            event.type.value,
+                            event.task_id,
+                        )
             except Exception:
                 _log_failure(event)
 

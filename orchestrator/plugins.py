@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any
 
+import anyio
 import pluggy
 
 from hookspecs import specs
@@ -131,6 +132,8 @@ class PluginHost:
         self._loaded = False
         self._failure: PluginError | None = None
         self._observing: dict[str, bool] = {}
+        self.hook_timeout = 1.0
+        """Seconds an async observer hook may take before it is cut off."""
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -262,6 +265,14 @@ class PluginHost:
             try:
                 returned = impl.function(*[kwargs[arg] for arg in impl.argnames])
                 if inspect.isawaitable(returned):
-                    await returned
+                    with anyio.move_on_after(self.hook_timeout) as waited:
+                        await returned
+                    if waited.cancelled_caught:
+                        logger.warning(
+                            "Plugin %s took over %gs in hook %s; it was cut off",
+                            impl.plugin_name,
+                            self.hook_timeout,
+                            hook,
+                        )
             except Exception:
                 logger.exception("Plugin %s failed in hook %s", impl.plugin_name, hook)

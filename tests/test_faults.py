@@ -1,0 +1,152 @@
+"""Faults: providers, handlers and hooks that misbehave. Each time the orchestrator keeps serving
+the other tasks, the failing task ends with a clear error, and nothing stored is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from hookspecs import hookimpl
+from orchestrator import TaskResult, TaskStatus
+from orchestrator.testing import FunctionProvider, succeed
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_a_flood_of_a_million_output_lines_keeps_memory_bounded_and_the_last_lines(
+    make_service,
+):
+    async def flood(task, ctx):
+        for chunk in range(1_000):
+            await ctx.append_output("\n".join(f"line {chunk * 1000 + i}" for i in range(1000)))
+        return TaskResult(success=True)
+
+    service = await make_service(FunctionProvider("flood", flood), FunctionProvider("ok", succeed))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    flooding = await service.create_task("flood", "", provider_id="flood")
+    other = await service.create_task("other", "", provider_id="ok")
+    summary = await service.run()
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert summary.ok
+    done = await service.get_task(flooding.id)
+    assert len(done.metadata.output) == 500
+    assert done.metadata.output[-1] == "line 999999"
+    assert done.metadata.output[0] == "line 999500"
+    assert (await service.get_task(other.id)).metadata.status is TaskStatus.COMPLETED
+    assert grown_mb < 200
+
+
+async def test_a_provider_that_uses_its_context_after_finishing_changes_nothing(make_service):
+    kept: list[Any] = []
+
+    async def leaky(task, ctx):
+        kept.append(ctx)
+        return TaskResult(success=True, summary="done")
+
+    service = await make_service(FunctionProvider("leaky", leaky))
+    task = await service.create_task("t", "")
+    done = await service.start_task_execution(task.id)
+    await kept[0].append_output("too late")
+    await kept[0].update_progress(3)
+    assert await kept[0].add_step("too late") is None
+    after = await service.get_task(task.id)
+    assert after.metadata.status is TaskStatus.COMPLETED
+    assert after.metadata.output == done.metadata.output
+    assert after.metadata.progress == done.metadata.progress
+
+
+async def test_a_provider_whose_process_dies_leaving_a_child_fails_and_the_child_is_killed(
+    make_service,
+):
+    service = await make_service(FunctionProvider("ok", succeed))
+    task = await service.create_task(
+        "t",
+        "",
+        provider_id="shell",
+        params={"command": "sleep 60 & echo child=$!; exit 3", "shell": True},
+    )
+    done = await service.start_task_execution(task.id)
+    assert done.metadata.status is TaskStatus.FAILED
+    assert done.metadata.error == "Command exited with code 3"
+    child = int(
+        next(line for line in done.metadata.output if line.startswith("child=")).split("=")[1]
+    )
+    with anyio.fail_after(5):
+        while alive(child):
+            await anyio.sleep(0.02)
+
+
+async def test_a_handler_that_raises_or_blocks_does_not_hold_up_other_tasks(make_service, caplog):
+    service = await make_service(handler_timeout=0.2)
+
+    def raising(event):
+        raise RuntimeError("handler broke")
+
+    async def blocking(event):
+        await asyncio.Event().wait()
+
+    service.on("task", raising)
+    service.on("task:completed", blocking)
+    started = time.monotonic()
+    tasks = [await service.create_task(f"t{i}", "") for i in range(3)]
+    summary = await service.run()
+    assert summary.ok
+    assert len(summary.statuses) == len(tasks)
+    assert time.monotonic() - started < 5
+    assert "An event handler took over 0.2s for task:completed" in caplog.text
+    assert "Event handler failed" in caplog.text
+
+
+async def test_an_observer_hook_that_blocks_is_cut_off(make_service, caplog):
+    class Stuck:
+        @hookimpl
+        async def before_task_run(self, task):
+            await asyncio.Event().wait()
+
+    service = await make_service(handler_timeout=0.2)
+    service.register_plugin(Stuck(), "stuck")
+    task = await service.create_task("t", "")
+    done = await service.start_task_execution(task.id)
+    assert done.metadata.status is TaskStatus.COMPLETED
+    assert "Plugin stuck took over 0.2s in hook before_task_run" in caplog.text
+
+
+async def test_a_failed_store_write_fails_that_call_and_keeps_what_was_stored(
+    make_service, store_kind
+):
+    service = await make_service()
+    first = await service.create_task("first", "")
+    await service.run()
+    store = service.store
+    real = store.put_tasks
+    failures = {"left": 1}
+
+    async def full_disk(*args: Any, **kwargs: Any) -> Any:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OSError(28, "No space left on device")
+        return await real(*args, **kwargs)
+
+    store.put_tasks = full_disk  # type: ignore[method-assign]
+    try:
+        await service.create_task("second", "")
+    except OSError as exc:
+        assert "No space left on device" in str(exc)
+    else:
+        raise AssertionError("the failed write was not reported")
+    third = await service.create_task("third", "")
+    await service.run()
+    assert (await service.get_task(first.id)).metadata.status is TaskStatus.COMPLETED
+    assert (await service.get_task(third.id)).metadata.status is TaskStatus.COMPLETED
+    assert [t.name for t in await service.get_tasks()] == ["first", "third"]
