@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -243,9 +244,11 @@ _SETTINGS = {
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
 }
 
+# 1,000 examples in CI; the long profile: DAGORCH_MACHINE_EXAMPLES=20000 pytest tests/test_state_machine.py
+_SCALE = int(os.environ.get("DAGORCH_MACHINE_EXAMPLES", "1000")) / 1000
 TestOnMemory = ServiceMachine.TestCase
-TestOnMemory.settings = settings(max_examples=700, **_SETTINGS)
+TestOnMemory.settings = settings(max_examples=int(700 * _SCALE), **_SETTINGS)
 TestOnSqlite = SqliteServiceMachine.TestCase
-TestOnSqlite.settings = settings(max_examples=300, **_SETTINGS)
+TestOnSqlite.settings = settings(max_examples=int(300 * _SCALE), **_SETTINGS)
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
