@@ -92,13 +92,14 @@ class WorkerContext:
         self._worker.log_event(self._key, message)
 
     async def watch(self) -> None:
-        from distributed import Event
-
-        cancel, pause = Event(f"{self._key}-cancel"), Event(f"{self._key}-pause")
+        # Asked straight through the worker's own connection to the scheduler: an Event object
+        # here would make a worker client, which outlives the cluster and warns when collected.
+        scheduler = self._worker.scheduler
+        cancel, pause = f"{self._key}-cancel", f"{self._key}-pause"
         while not self._cancelled:
             try:
-                self._cancelled = await cancel.is_set()
-                self._paused = await pause.is_set()
+                self._cancelled = bool(await scheduler.event_is_set(name=cancel))
+                self._paused = bool(await scheduler.event_is_set(name=pause))
             except Exception:
                 # The scheduler is gone (the cluster is closing): nobody is left to steer us.
                 self._cancelled = True

@@ -223,9 +223,8 @@ def _check_graph(
     graph: nx.DiGraph[str] = nx.DiGraph()
     for index, table in tables:
         task_id = table.get("id")
-        upstream = [u for u in table.get("depends_on") or [] if isinstance(u, str)]
-        if not isinstance(table.get("depends_on") or [], list):
-            upstream = []
+        declared = table.get("depends_on")
+        upstream = [u for u in declared if isinstance(u, str)] if isinstance(declared, list) else []
         for position, up in enumerate(upstream):
             if up not in ids:
                 add(("tasks", index, "depends_on", position), f"unknown task {up!r}")
