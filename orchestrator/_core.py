@@ -147,7 +147,10 @@ class Core:
         self._registry.register_all(self.options.providers, "options")
         self._connect_plugins()
         self._bus.handler_timeout = self._plugins.hook_timeout = self.options.handler_timeout
-        self._executor = make_executor(self.options.executor, self.options.scheduler_address)
+        options = self.options
+        self._executor = make_executor(
+            options.executor, options.scheduler_address, options.max_concurrency
+        )
         await self._executor.start()
         try:
             await self._store.open()

@@ -30,7 +30,8 @@ _END_WAIT = 5.0
 
 class DaskExecutor:
     """Runs provider calls on a Dask cluster: the scheduler at ``address``, or a local cluster
-    started for this service (in-process threads unless ``processes=True``)."""
+    started for this service (in-process threads unless ``processes=True``). A worker runs at
+    most ``threads_per_worker`` provider calls at once."""
 
     name = "dask"
 
@@ -40,8 +41,10 @@ class DaskExecutor:
         *,
         processes: bool = False,
         n_workers: int | None = None,
+        threads_per_worker: int = 8,
         connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
+        self.threads_per_worker = threads_per_worker
         self.address = address
         self.connect_timeout = connect_timeout
         self.processes = processes
@@ -63,15 +66,16 @@ class DaskExecutor:
         dask.config.set({"distributed.scheduler.allowed-failures": 0})
         try:
             if self.address:
+                # Kept before it connects, so a failed connection can still be closed here (a
+                # client left to the garbage collector complains about its closed loop).
+                self.client = Client(self.address, asynchronous=True, timeout=self.connect_timeout)
                 with anyio.fail_after(self.connect_timeout):
-                    self.client = await Client(
-                        self.address, asynchronous=True, timeout=self.connect_timeout
-                    )
+                    await self.client
             else:
                 self._cluster = await LocalCluster(
                     processes=self.processes,
                     n_workers=self.n_workers or (2 if self.processes else 1),
-                    threads_per_worker=8,
+                    threads_per_worker=self.threads_per_worker,
                     asynchronous=True,
                     dashboard_address=None,
                 )

@@ -51,8 +51,11 @@ class LocalExecutor:
         return await provider.execute_task(task, ctx)
 
 
-def make_executor(choice: str | Executor, scheduler_address: str | None = None) -> Executor:
-    """The executor named by ``choice`` (``"local"`` or ``"dask"``), or ``choice`` itself."""
+def make_executor(
+    choice: str | Executor, scheduler_address: str | None = None, concurrency: int = 8
+) -> Executor:
+    """The executor named by ``choice`` (``"local"`` or ``"dask"``), or ``choice`` itself; a
+    local Dask cluster gets ``concurrency`` slots, the service's own limit."""
     if not isinstance(choice, str):
         return choice
     if choice == "local":
@@ -60,7 +63,7 @@ def make_executor(choice: str | Executor, scheduler_address: str | None = None) 
     if choice == "dask":
         from orchestrator._dask import DaskExecutor
 
-        return DaskExecutor(scheduler_address)
+        return DaskExecutor(scheduler_address, threads_per_worker=concurrency)
     from orchestrator.errors import ConfigurationError
 
     raise ConfigurationError(f'Unknown executor "{choice}". Available: dask, local')
