@@ -25,6 +25,7 @@ from hookspecs.models import (
     TaskUserStatus,
     now_ms,
 )
+from hookspecs.provider import AgentProvider
 from orchestrator._handle import ExecutionHandle
 from orchestrator._inbox import take_lease
 from orchestrator.config import AgentOrchestratorPluginOptions, get_configured_options
@@ -151,6 +152,8 @@ class Core:
         self._executor = make_executor(
             options.executor, options.scheduler_address, options.max_concurrency
         )
+        if hasattr(self._executor, "describe_origin"):
+            self._executor.describe_origin = self._origin_of
         await self._executor.start()
         try:
             await self._store.open()
@@ -440,6 +443,14 @@ class Core:
 
     def _registry_error(self, provider_id: str) -> str:
         return str(UnknownProviderError(provider_id, self._registry.ids))
+
+    def _origin_of(self, provider: AgentProvider) -> str:
+        """Where a provider comes from: its plugin's distribution, or the module that defined
+        it when it was given in code."""
+        record = self._plugins.record_of(provider.id)
+        if record is not None and record.distribution:
+            return f"distribution {record.distribution} {record.version}"
+        return f"module {type(provider).__module__} (given in code)"
 
     def _upstream_field(self, task_id: str, field: str) -> str | None:
         """A field of a task for a ``{{ tasks.<id>.<field> }}`` placeholder (None: unknown)."""

@@ -19,6 +19,8 @@ from hookspecs.provider import ProviderError
 from orchestrator.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hookspecs.models import OrchestratedTask
     from hookspecs.provider import AgentProvider, ProviderTaskExecutionContext
 
@@ -51,6 +53,8 @@ class DaskExecutor:
         self.n_workers = n_workers
         self.client: Any = None
         self._cluster: Any = None
+        self.describe_origin: Callable[[AgentProvider], str] = origin_of
+        """Names where a provider comes from (its distribution), for a worker that lacks it."""
         self._futures: set[Any] = set()
 
     async def start(self) -> None:
@@ -117,7 +121,7 @@ class DaskExecutor:
         future = client.submit(
             run_on_worker,
             provider.id,
-            origin_of(provider),
+            self.describe_origin(provider),
             task,
             dict(ctx.upstream_results),
             ctx.attempt,

@@ -51,7 +51,7 @@ async def run_on_worker(
     if provider is None:
         raise ProviderError(
             f'Provider "{provider_id}" is not installed on Dask worker {worker.address} '
-            f"(it comes from {origin} on the coordinator: install its distribution there)",
+            f"(on the coordinator it comes from {origin}: install that there)",
             retryable=False,
         )
     ctx = WorkerContext(worker, key, task, upstream, attempt, working_directory)

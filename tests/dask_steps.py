@@ -46,3 +46,12 @@ async def watch_control(task, ctx):
 def die(task, upstream):
     """Kill the worker process running this."""
     os._exit(1)
+
+
+def unserialisable(task, upstream):
+    """A result that cannot travel back from a worker process (a lock)."""
+    import threading
+
+    from hookspecs import TaskResult
+
+    return TaskResult(success=True, summary="locked", extra={"lock": threading.Lock()})

@@ -131,7 +131,7 @@ async def test_a_provider_missing_on_the_worker_fails_naming_the_worker_and_its_
         assert done.metadata.error.startswith(
             'Provider "in-code" is not installed on Dask worker inproc://'
         )
-        assert "module orchestrator.testing" in done.metadata.error
+        assert "module orchestrator.testing (given in code)" in done.metadata.error
     finally:
         await service.stop()
 
@@ -175,6 +175,10 @@ async def test_a_cluster_of_two_worker_processes_runs_a_fan_out_a_pause_a_cancel
         died = await service.start_task_execution(doomed.id)
         assert died.metadata.status is TaskStatus.FAILED
         assert died.metadata.error.startswith("The Dask worker running the task died")
+        locked = await service.create_task("locked", "", **call("unserialisable", workdir))
+        failed = await service.start_task_execution(locked.id)
+        assert failed.metadata.status is TaskStatus.FAILED
+        assert "serializ" in failed.metadata.error.lower()
     finally:
         await service.stop()
 
