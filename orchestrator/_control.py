@@ -10,15 +10,16 @@ import asyncio
 import anyio
 
 from hookspecs.models import OrchestratedTask, TaskEventType, TaskStatus
-from orchestrator._core import Batch, Core
+from orchestrator._core import Batch
 from orchestrator._handle import ExecutionHandle
+from orchestrator._running import RunHooks
 from orchestrator._snapshot import snapshot
 from orchestrator.errors import DependencyError, TaskNotFoundError
 from orchestrator.lifecycle import Trigger
 from orchestrator.views import RunSummary
 
 
-class TaskControl(Core):
+class TaskControl(RunHooks):
     """The control and DAG methods of the service."""
 
     # -- control ----------------------------------------------------------------------------

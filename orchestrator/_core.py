@@ -20,7 +20,6 @@ from hookspecs.models import (
     OrchestratedTask,
     TaskEvent,
     TaskEventType,
-    TaskResult,
     TaskStatus,
     TaskUserStatus,
     now_ms,
@@ -29,8 +28,7 @@ from hookspecs.provider import AgentProvider
 from orchestrator._handle import ExecutionHandle
 from orchestrator._inbox import take_lease
 from orchestrator.config import AgentOrchestratorPluginOptions, get_configured_options
-from orchestrator.context import Run
-from orchestrator.errors import ConfigurationError, TaskNotFoundError, UnknownProviderError
+from orchestrator.errors import ConfigurationError, TaskNotFoundError
 from orchestrator.events import EventBus
 from orchestrator.executor import Executor, LocalExecutor, make_executor
 from orchestrator.graph import TaskGraph
@@ -365,85 +363,6 @@ class Core:
         self._background.add(job)
         job.add_done_callback(self._background.discard)
 
-    # -- what the scheduler calls -----------------------------------------------------------
-
-    async def _begin_run(self, task: OrchestratedTask, run: Run) -> bool:
-        """Move a pending task to running for its first attempt; False when it may not start
-        (no longer pending, an upstream task not completed, the service stopping)."""
-        if task.metadata.status is not TaskStatus.PENDING or self._stopping:
-            return False
-        tasks = self._tasks
-        for up in self._graph.upstream(task.id):
-            if tasks[up].metadata.status is not TaskStatus.COMPLETED:
-                return False
-        batch = Batch()
-        self._transition(batch, task, Trigger.START)
-        run.started = True
-        md = task.metadata
-        md.__dict__["attempts"] = md.attempts + 1
-        starting = [f"Starting: {task.name}", f"Provider: {md.provider_label} ({md.provider_id})"]
-        self._keep_lines(batch, task, [line for line in starting if line.strip()])
-        await self._flush(batch)
-        return True
-
-    async def _note_retry(
-        self, task: OrchestratedTask, attempt: int, reason: str, delay: float
-    ) -> None:
-        batch = Batch()
-        self._append_lines(
-            batch, task, f"Attempt {attempt} failed: {reason}; retrying in {delay:.2f}s"
-        )
-        await self._flush(batch)
-
-    async def _next_attempt(self, task: OrchestratedTask) -> None:
-        task.metadata.attempts += 1
-        batch = Batch()
-        total = task.metadata.retries + 1
-        self._append_lines(batch, task, f"Attempt {task.metadata.attempts} of {total}")
-        await self._flush(batch)
-
-    async def _end_run(
-        self, task: OrchestratedTask, result: TaskResult | None, error: str | None
-    ) -> None:
-        """Finish a run: complete on success, else fail with ``error``."""
-        if task.metadata.status.is_terminal or self._tasks.get(task.id) is not task:
-            return
-        batch = Batch()
-        if result is not None:
-            self._record_result(batch, task, result, error)
-        else:
-            self._transition(batch, task, Trigger.FAIL, error=error, data={"error": error})
-        await self._flush(batch)
-
-    def _record_result(
-        self, batch: Batch, task: OrchestratedTask, result: TaskResult, error: str | None = None
-    ) -> None:
-        trigger = Trigger.COMPLETE if result.success and error is None else Trigger.FAIL
-        next_status(task.id, task.metadata.status, trigger)
-        fields = task.metadata.__dict__
-        fields["result"] = result
-        fields["files_created"] = list(result.files_created)
-        fields["files_modified"] = list(result.files_modified)
-        failure = None if trigger is Trigger.COMPLETE else (error or result.error or "Failed")
-        data = (
-            {"success": result.success, "summary": result.summary, "error": result.error}
-            if self._records_events
-            else None
-        )
-        self._transition(batch, task, trigger, error=failure, data=data)
-
-    async def _fail_after_internal_error(self, task_id: str, exc: Exception) -> None:
-        task = self._tasks.get(task_id)
-        if task is None or task.metadata.status.is_terminal:
-            return
-        try:
-            await self._end_run(task, None, f"Internal error: {exc}")
-        except Exception:
-            logger.exception("Could not record the failure of task %s", task_id)
-
-    def _registry_error(self, provider_id: str) -> str:
-        return str(UnknownProviderError(provider_id, self._registry.ids))
-
     def _origin_of(self, provider: AgentProvider) -> str:
         """Where a provider comes from: its plugin's distribution, or the module that defined
         it when it was given in code."""
@@ -451,28 +370,3 @@ class Core:
         if record is not None and record.distribution:
             return f"distribution {record.distribution} {record.version}"
         return f"module {type(provider).__module__} (given in code)"
-
-    def _upstream_field(self, task_id: str, field: str) -> str | None:
-        """A field of a task for a ``{{ tasks.<id>.<field> }}`` placeholder (None: unknown)."""
-        task = self._tasks.get(task_id)
-        if task is None:
-            return None
-        md = task.metadata
-        if field == "output":
-            return md.output[-1] if md.output else ""
-        result = md.result
-        if result is None:
-            return None
-        if field == "summary":
-            return result.summary
-        if field in ("files_created", "files_modified"):
-            return " ".join(getattr(result, field))
-        return None
-
-    def _upstream_results(self, task_id: str) -> dict[str, TaskResult]:
-        results: dict[str, TaskResult] = {}
-        for up in self._graph.upstream(task_id):
-            result = self._tasks[up].metadata.result
-            if result is not None:
-                results[up] = result
-        return results

@@ -1,0 +1,124 @@
+"""What the runner calls back on the service: starting, retrying and ending runs, and what a
+provider gets from upstream tasks. Part of the one writer (``Core``); kept apart because it is
+the run side of it."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from hookspecs.models import OrchestratedTask, TaskResult, TaskStatus
+from orchestrator._core import Batch, Core
+from orchestrator.errors import UnknownProviderError
+from orchestrator.lifecycle import Trigger, next_status
+
+if TYPE_CHECKING:
+    from orchestrator.context import Run
+
+logger = logging.getLogger("dagorch.service")
+
+
+class RunHooks(Core):
+    """The service's side of a run."""
+
+    async def _begin_run(self, task: OrchestratedTask, run: Run) -> bool:
+        """Move a pending task to running for its first attempt; False when it may not start
+        (no longer pending, an upstream task not completed, the service stopping)."""
+        if task.metadata.status is not TaskStatus.PENDING or self._stopping:
+            return False
+        tasks = self._tasks
+        for up in self._graph.upstream(task.id):
+            if tasks[up].metadata.status is not TaskStatus.COMPLETED:
+                return False
+        batch = Batch()
+        self._transition(batch, task, Trigger.START)
+        run.started = True
+        md = task.metadata
+        md.__dict__["attempts"] = md.attempts + 1
+        starting = [f"Starting: {task.name}", f"Provider: {md.provider_label} ({md.provider_id})"]
+        self._keep_lines(batch, task, [line for line in starting if line.strip()])
+        await self._flush(batch)
+        return True
+
+    async def _note_retry(
+        self, task: OrchestratedTask, attempt: int, reason: str, delay: float
+    ) -> None:
+        batch = Batch()
+        self._append_lines(
+            batch, task, f"Attempt {attempt} failed: {reason}; retrying in {delay:.2f}s"
+        )
+        await self._flush(batch)
+
+    async def _next_attempt(self, task: OrchestratedTask) -> None:
+        task.metadata.attempts += 1
+        batch = Batch()
+        total = task.metadata.retries + 1
+        self._append_lines(batch, task, f"Attempt {task.metadata.attempts} of {total}")
+        await self._flush(batch)
+
+    async def _end_run(
+        self, task: OrchestratedTask, result: TaskResult | None, error: str | None
+    ) -> None:
+        """Finish a run: complete on success, else fail with ``error``."""
+        if task.metadata.status.is_terminal or self._tasks.get(task.id) is not task:
+            return
+        batch = Batch()
+        if result is not None:
+            self._record_result(batch, task, result, error)
+        else:
+            self._transition(batch, task, Trigger.FAIL, error=error, data={"error": error})
+        await self._flush(batch)
+
+    def _record_result(
+        self, batch: Batch, task: OrchestratedTask, result: TaskResult, error: str | None = None
+    ) -> None:
+        trigger = Trigger.COMPLETE if result.success and error is None else Trigger.FAIL
+        next_status(task.id, task.metadata.status, trigger)
+        fields = task.metadata.__dict__
+        fields["result"] = result
+        fields["files_created"] = list(result.files_created)
+        fields["files_modified"] = list(result.files_modified)
+        failure = None if trigger is Trigger.COMPLETE else (error or result.error or "Failed")
+        data = (
+            {"success": result.success, "summary": result.summary, "error": result.error}
+            if self._records_events
+            else None
+        )
+        self._transition(batch, task, trigger, error=failure, data=data)
+
+    async def _fail_after_internal_error(self, task_id: str, exc: Exception) -> None:
+        task = self._tasks.get(task_id)
+        if task is None or task.metadata.status.is_terminal:
+            return
+        try:
+            await self._end_run(task, None, f"Internal error: {exc}")
+        except Exception:
+            logger.exception("Could not record the failure of task %s", task_id)
+
+    def _registry_error(self, provider_id: str) -> str:
+        return str(UnknownProviderError(provider_id, self._registry.ids))
+
+    def _upstream_field(self, task_id: str, field: str) -> str | None:
+        """A field of a task for a ``{{ tasks.<id>.<field> }}`` placeholder (None: unknown)."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            return None
+        md = task.metadata
+        if field == "output":
+            return md.output[-1] if md.output else ""
+        result = md.result
+        if result is None:
+            return None
+        if field == "summary":
+            return result.summary
+        if field in ("files_created", "files_modified"):
+            return " ".join(getattr(result, field))
+        return None
+
+    def _upstream_results(self, task_id: str) -> dict[str, TaskResult]:
+        results: dict[str, TaskResult] = {}
+        for up in self._graph.upstream(task_id):
+            result = self._tasks[up].metadata.result
+            if result is not None:
+                results[up] = result
+        return results
