@@ -24,7 +24,9 @@ class MemoryStore:
         """Nothing to prepare."""
 
     async def close(self) -> None:
-        """Nothing to release; the data stays for the next service."""
+        """Keep the data for the next service, as copies: the stored objects were the closing
+        service's own, and a late change of one must not reach what the next service loads."""
+        self._tasks = {task_id: task.model_copy(deep=True) for task_id, task in self._tasks.items()}
 
     async def load_tasks(self) -> list[OrchestratedTask]:
         """Copies of every task, oldest first."""
