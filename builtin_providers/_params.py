@@ -35,3 +35,15 @@ def param(
             f"Parameter params.{name} must be {names}, got {type(value).__name__}", retryable=False
         )
     return value
+
+
+def require(module: str, extra: str, provider: str, package: str) -> None:
+    """Fail the task without retries when ``module`` (a provider's SDK) is not installed,
+    naming the extra that installs it."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ProviderError(
+            f"The {provider} provider needs {package}: pip install 'dagorch[{extra}]'",
+            retryable=False,
+        )

@@ -31,7 +31,7 @@ import os
 import shlex
 from typing import TYPE_CHECKING
 
-from builtin_providers._params import param
+from builtin_providers._params import param, require
 from hookspecs.provider import ProviderError
 from hookspecs.specs import hookimpl
 
@@ -53,13 +53,7 @@ class AcpProvider:
         self, task: OrchestratedTask, ctx: ProviderTaskExecutionContext
     ) -> TaskResult:
         """Start the agent, prompt it, stream its updates, and judge how the turn ended."""
-        try:
-            import acp  # noqa: F401
-        except ImportError:
-            raise ProviderError(
-                "The acp provider needs agent-client-protocol: pip install 'dagorch[acp]'",
-                retryable=False,
-            ) from None
+        require("acp", "acp", "acp", "agent-client-protocol")
         from builtin_providers._acp_session import run_session
         from builtin_providers.openai import build_prompt
 

@@ -40,7 +40,7 @@ import re
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from builtin_providers._params import param
+from builtin_providers._params import param, require
 from hookspecs.provider import ProviderError
 from hookspecs.specs import hookimpl
 
@@ -94,12 +94,7 @@ class OpenAIProvider:
         self, task: OrchestratedTask, ctx: ProviderTaskExecutionContext
     ) -> TaskResult:
         """Send the prompt, stream the answer into the output, return it with token usage."""
-        try:
-            import httpx  # noqa: F401
-        except ImportError:
-            raise ProviderError(
-                "The openai provider needs httpx: pip install 'dagorch[openai]'", retryable=False
-            ) from None
+        require("httpx", "openai", "openai", "httpx")
         from builtin_providers._chat import stream_chat
 
         model = param(task, "model", str, os.environ.get("OPENAI_MODEL") or None)

@@ -26,8 +26,9 @@ Names are imported on first use, so discovering plugins (``dagorch providers``) 
 the pydantic models until a task actually needs them.
 """
 
-import importlib
 import typing
+
+from hookspecs._lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
     from hookspecs.models import (
@@ -86,14 +87,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'hookspecs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, _HOMES, __all__)

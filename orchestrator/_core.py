@@ -148,10 +148,8 @@ class Core:
         self._bus.handler_timeout = self._plugins.hook_timeout = self.options.handler_timeout
         options = self.options
         self._executor = make_executor(
-            options.executor, options.scheduler_address, options.max_concurrency
+            options.executor, options.scheduler_address, options.max_concurrency, self._origin_of
         )
-        if hasattr(self._executor, "describe_origin"):
-            self._executor.describe_origin = self._origin_of
         await self._executor.start()
         try:
             await self._store.open()

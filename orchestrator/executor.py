@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hookspecs.models import OrchestratedTask
     from hookspecs.provider import AgentProvider, ProviderTaskExecutionContext
 
@@ -52,10 +54,14 @@ class LocalExecutor:
 
 
 def make_executor(
-    choice: str | Executor, scheduler_address: str | None = None, concurrency: int = 8
+    choice: str | Executor,
+    scheduler_address: str | None = None,
+    concurrency: int = 8,
+    describe_origin: Callable[[AgentProvider], str] | None = None,
 ) -> Executor:
     """The executor named by ``choice`` (``"local"`` or ``"dask"``), or ``choice`` itself; a
-    local Dask cluster gets ``concurrency`` slots, the service's own limit."""
+    local Dask cluster gets ``concurrency`` slots, the service's own limit, and a remote
+    executor names a provider's origin with ``describe_origin`` when a worker lacks it."""
     if not isinstance(choice, str):
         return choice
     if choice == "local":
@@ -63,7 +69,10 @@ def make_executor(
     if choice == "dask":
         from orchestrator._dask import DaskExecutor
 
-        return DaskExecutor(scheduler_address, threads_per_worker=concurrency)
+        executor = DaskExecutor(scheduler_address, threads_per_worker=concurrency)
+        if describe_origin is not None:
+            executor.describe_origin = describe_origin
+        return executor
     from orchestrator.errors import ConfigurationError
 
     raise ConfigurationError(f'Unknown executor "{choice}". Available: dask, local')

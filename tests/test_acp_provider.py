@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
+from processes import alive
 
 from orchestrator import (
     AgentOrchestratorPluginOptions,
@@ -26,14 +27,6 @@ async def service() -> AsyncIterator[AgentOrchestratorService]:
     options = AgentOrchestratorPluginOptions(cancel_grace_period=0.5)
     async with await AgentOrchestratorService.start(options=options, store=MemoryStore()) as svc:
         yield svc
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def run(service: AgentOrchestratorService, tmp_path: Path, mode: str, **more: Any):

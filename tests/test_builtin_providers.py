@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
+from processes import alive, state
 
 from orchestrator import (
     AgentOrchestratorPluginOptions,
@@ -67,19 +68,6 @@ async def until(
                 if check(task):
                     return task
     raise AssertionError("the event stream ended")
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie, dead but not reaped, counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 # -- echo -----------------------------------------------------------------------------------

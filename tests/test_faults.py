@@ -6,22 +6,14 @@ from __future__ import annotations
 import asyncio
 import resource
 import time
-from pathlib import Path
 from typing import Any
 
 import anyio
+from processes import alive
 
 from hookspecs import hookimpl
 from orchestrator import TaskResult, TaskStatus
 from orchestrator.testing import FunctionProvider, succeed
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def test_a_flood_of_a_million_output_lines_keeps_memory_bounded_and_the_last_lines(

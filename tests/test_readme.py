@@ -16,6 +16,13 @@ def run_python(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def run_dagorch_here(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``dagorch`` command, run from the top of the project."""
+    return subprocess.run(
+        ["dagorch", *args], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
+    )
+
+
 def test_the_readme_quick_start_runs_the_graph_to_completion(tmp_path):
     readme = (ROOT / "README.md").read_text()
     quick_start = re.search(r"## Quick start\n\n```python\n(.*?)```", readme, re.S).group(1)
@@ -62,14 +69,7 @@ def test_the_readme_main_job_runs_the_hello_pipeline():
     readme = (ROOT / "README.md").read_text()
     first = re.search(r"```bash\n(.*?)```", readme, re.S).group(1).strip()
     assert first == "python3 -m pip install -e . && dagorch run examples/hello.toml"
-    done = subprocess.run(
-        ["dagorch", "run", "examples/hello.toml"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
+    done = run_dagorch_here("run", "examples/hello.toml")
     assert done.returncode == 0, done.stderr
     assert "5 completed" in done.stdout
 
@@ -81,14 +81,7 @@ def test_the_ci_script_runs_the_readme_test_command():
 
 
 def test_the_research_pipeline_runs_on_the_builtin_providers():
-    done = subprocess.run(
-        ["dagorch", "run", "examples/research.toml", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
+    done = run_dagorch_here("run", "examples/research.toml", "--json")
     assert done.returncode == 0, done.stderr
     assert '"completed": 6' in done.stdout
 
@@ -99,14 +92,7 @@ def test_the_llm_research_pipeline_runs_against_an_openai_compatible_server(
     monkeypatch.setenv("OPENAI_BASE_URL", chat_server.base_url)
     monkeypatch.setenv("OPENAI_MODEL", "streams")
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    done = subprocess.run(
-        ["dagorch", "run", "examples/research_llm.toml", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
+    done = run_dagorch_here("run", "examples/research_llm.toml", "--json")
     assert done.returncode == 0, done.stderr
     assert '"completed": 6' in done.stdout
     merge = next(r["body"] for r in chat_server.requests if "Merge the findings" in str(r["body"]))
@@ -122,12 +108,6 @@ def test_the_coding_pipeline_hands_its_steps_to_an_acp_agent(tmp_path, monkeypat
     (tmp_path / "coding-workspace").mkdir()
     agent = ROOT / "tests" / "acp_agent.py"
     monkeypatch.setenv("DAGORCH_ACP_COMMAND", f"{sys.executable} {agent} works")
-    done = subprocess.run(
-        ["dagorch", "run", str(tmp_path / "coding.toml"), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_dagorch_here("run", str(tmp_path / "coding.toml"), "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "coding-workspace" / "hello.txt").read_text() == "hello\n"

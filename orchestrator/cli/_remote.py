@@ -15,11 +15,10 @@ from typing import Any, Self
 import networkx as nx
 
 from hookspecs.models import OrchestratedTask, TaskStep
+from orchestrator._core import CURRENT_TASK_KEY
 from orchestrator.errors import RemoteControlError
 from orchestrator.remote import RemoteControl
 from orchestrator.views import rank_tasks
-
-CURRENT_TASK_KEY = "current_task_id"
 
 
 class RemoteTasks:
