@@ -67,7 +67,10 @@ class TaskControl(RunHooks):
     def is_task_cancelled(self, task_id: str) -> bool:
         """True once the task is cancelled."""
         task = self._tasks.get(task_id)
-        return task is not None and task.metadata.status is TaskStatus.CANCELLED
+        if task is None:
+            gone = self._residency.gone.get(task_id)
+            return gone is not None and gone[0] is TaskStatus.CANCELLED
+        return task.metadata.status is TaskStatus.CANCELLED
 
     def is_task_paused(self, task_id: str) -> bool:
         """True while the task is paused."""
@@ -97,15 +100,16 @@ class TaskControl(RunHooks):
         """
         await self._ensure_open()
         await self._scheduler.run_all()
-        return RunSummary.of(list(self._tasks.values()))
+        return RunSummary.of(await self._every_task())
 
     async def wait_for_task(self, task_id: str, timeout: float | None = None) -> OrchestratedTask:
         """Wait until the task is terminal and return it (``TimeoutError`` after ``timeout``)."""
         await self._ensure_open()
-        self._require(task_id)
+        if not self._knows(task_id):
+            raise TaskNotFoundError(str(task_id))
         with anyio.fail_after(timeout):
             await asyncio.shield(self._scheduler.future(task_id))
-        task = self._tasks.get(task_id)
+        task = self._peek(task_id)
         if task is None:
             raise TaskNotFoundError(task_id)
         return snapshot(task)
@@ -135,8 +139,11 @@ class TaskControl(RunHooks):
                 f"Task {task_id} is {task.metadata.status.value}; dependencies can only be "
                 "added before a task starts"
             )
+        if isinstance(depends_on_id, str):
+            self._lookup(depends_on_id)  # back into the graph if it was let go
         self._graph.check_dependency(task_id, depends_on_id, lambda t: self._tasks[t].name)
         self._graph.add_dependency(task_id, depends_on_id)
+        self._residency.linked(task_id, depends_on_id)
         task.metadata.depends_on.append(depends_on_id)
         self._scheduler.dependency_added(task_id, self._tasks[depends_on_id])
         batch = Batch()

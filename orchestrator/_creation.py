@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hookspecs.models import OrchestratedTask, OrchestratedTaskMetadata, TaskEventType, now_ms
+from hookspecs.provider import AgentProvider
 from orchestrator._core import CURRENT_TASK_KEY, Batch, Core
 from orchestrator._snapshot import fresh_task, snapshot
 from orchestrator.errors import (
@@ -63,6 +64,7 @@ class TaskCreation(Core):
         world_id = await self._world_id(room_id) if self.runtime is not None else None
         task = self._prepare_task(
             {},
+            {},
             name=name,
             description=description,
             room_id=room_id,
@@ -88,13 +90,14 @@ class TaskCreation(Core):
         """
         await self._ensure_open()
         prepared: dict[str, OrchestratedTask] = {}
+        chosen: dict[str | None, AgentProvider] = {}  # one lookup per provider id in the call
         for index, spec in enumerate(specs):
             try:
                 fields = dict(spec)
                 room_id = fields.get("room_id")
                 if self.runtime is not None:
                     fields["world_id"] = await self._world_id(room_id)
-                task = self._prepare_task(prepared, **fields)
+                task = self._prepare_task(prepared, chosen, **fields)
             except TypeError as exc:
                 raise InvalidTaskError(f"tasks[{index}]: {exc}") from None
             except DagorchError as exc:
@@ -107,6 +110,7 @@ class TaskCreation(Core):
     def _prepare_task(
         self,
         pending: Mapping[str, OrchestratedTask],
+        chosen: dict[str | None, AgentProvider],
         *,
         name: str,
         description: str = "",
@@ -121,13 +125,14 @@ class TaskCreation(Core):
         working_directory: str | None = None,
         world_id: str | None = None,
     ) -> OrchestratedTask:
-        """A checked new task, not yet added; ``pending`` holds tasks about to be added with it."""
+        """A checked new task, not yet added; ``pending`` holds tasks about to be added with it,
+        ``chosen`` the providers already selected for them."""
         if not isinstance(name, str) or not name.strip():
             raise InvalidTaskError("Task name must be a non-empty string (field: name)")
         if task_id is not None:
             if not isinstance(task_id, str) or not task_id.strip():
                 raise InvalidTaskError("Task id must be a non-empty string (field: task_id)")
-            if task_id in self._tasks or task_id in pending:
+            if self._knows(task_id) or task_id in pending:
                 raise DuplicateTaskError(task_id)
             if self._scheduler.run_of(task_id) is not None:
                 raise InvalidTaskError(
@@ -135,12 +140,14 @@ class TaskCreation(Core):
                 )
         new_id = task_id or str(uuid.uuid4())
         options = self.options
-        provider = self._registry.select(
-            provider_id, options.active_provider_env_var, options.default_provider_id
-        )
+        provider = chosen.get(provider_id)
+        if provider is None:
+            provider = chosen[provider_id] = self._registry.select(
+                provider_id, options.active_provider_env_var, options.default_provider_id
+            )
         upstream = _task_ids(depends_on, "depends_on")
         for dep in upstream:
-            if dep not in self._tasks and dep not in pending:
+            if dep not in pending and self._lookup(dep) is None:
                 raise UnknownDependencyError(new_id, dep)
         now = now_ms()
         simple = (
@@ -203,6 +210,7 @@ class TaskCreation(Core):
             md = task.metadata
             self._graph.add_task(task.id, md.depends_on)
             self._tasks[task.id] = task
+            self._residency.added(task)
             if recording:
                 data = {"name": task.name, "providerId": md.provider_id}
                 batch.add(task, TaskEventType.CREATED, data)
@@ -216,7 +224,8 @@ class TaskCreation(Core):
             # The store refused them, so they are not created: take them back out (newest
             # first). A cancellation is not a refusal: the write may well have committed.
             for task in reversed(tasks):
-                self._tasks.pop(task.id, None)
+                if self._tasks.pop(task.id, None) is not None:
+                    self._residency.removed(task)
                 self._graph.remove_task(task.id, lambda _: True)
                 self._scheduler.forget(task.id)
             raise

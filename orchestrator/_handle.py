@@ -53,7 +53,7 @@ class ExecutionHandle:
         run = self._service._scheduler.run_of(self.task_id)
         if run is not None:
             await run.closed()
-        task = self._service._tasks.get(self.task_id)
+        task = self._service._peek(self.task_id)
         return snapshot(task) if task is not None else None
 
     def __await__(self) -> Generator[Any, None, OrchestratedTask | None]:

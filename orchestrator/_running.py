@@ -100,7 +100,7 @@ class RunHooks(Core):
 
     def _upstream_field(self, task_id: str, field: str) -> str | None:
         """A field of a task for a ``{{ tasks.<id>.<field> }}`` placeholder (None: unknown)."""
-        task = self._tasks.get(task_id)
+        task = self._peek(task_id)
         if task is None:
             return None
         md = task.metadata

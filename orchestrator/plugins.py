@@ -18,6 +18,7 @@ import inspect
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -85,14 +86,38 @@ def _env_list(name: str) -> set[str]:
     return {item.strip() for item in os.environ.get(name, "").split(",") if item.strip()}
 
 
-def _entry_points(group: str) -> list[tuple[metadata.EntryPoint, str, str]]:
+_FoundEntryPoints = list[tuple[metadata.EntryPoint, str, str]]
+_scans: dict[tuple[str, tuple[tuple[str, int], ...]], _FoundEntryPoints] = {}
+
+
+def _entry_points(group: str) -> _FoundEntryPoints:
     """The entry points of ``group`` with their distribution's name and version, the first
     distribution of each name on ``sys.path`` winning (as ``importlib.metadata`` does).
 
-    Cheaper than ``metadata.entry_points(group=...)``, which parses every distribution's entry
-    points and metadata: here only the few files that mention the group are parsed, and each
-    distribution's metadata once.
+    A scan reads every installed distribution's files (about 10 ms here), so it is kept for as
+    long as no folder on ``sys.path`` changes: installing or removing a distribution adds or
+    removes its ``.dist-info`` folder, which changes the folder's modification time.
     """
+    key = (group, _path_state())
+    found = _scans.get(key)
+    if found is None:
+        found = _scans[key] = _scan_entry_points(group)
+    return list(found)
+
+
+def _path_state() -> tuple[tuple[str, int], ...]:
+    state = []
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            state.append((entry, -1))
+    return tuple(state)
+
+
+def _scan_entry_points(group: str) -> _FoundEntryPoints:
+    # Cheaper than metadata.entry_points(group=...), which parses every distribution's entry
+    # points and metadata: only the few files that mention the group are parsed here.
     found: list[tuple[metadata.EntryPoint, str, str]] = []
     seen: set[str] = set()
     for dist in metadata.distributions():

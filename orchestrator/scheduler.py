@@ -117,8 +117,11 @@ class Scheduler:
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self._finished[task_id] = fut
-            status = self._svc._tasks[task_id].metadata.status
-            if status.is_terminal and task_id not in self._unsettled:
+            task = self._svc._tasks.get(task_id)
+            # A task missing here was let go to the store: finished and stored long ago.
+            if task is None or (
+                task.metadata.status.is_terminal and task_id not in self._unsettled
+            ):
                 fut.set_result(None)
         return fut
 

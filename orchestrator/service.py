@@ -35,6 +35,7 @@ from orchestrator.errors import (
     InvalidTaskError,
     StepNotFoundError,
     StoreError,
+    TaskNotFoundError,
 )
 from orchestrator.events import ALL_EVENTS, EventFollower, EventHandler, EventStream
 from orchestrator.lifecycle import Trigger, trigger_for
@@ -176,8 +177,8 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
     def set_current_task(self, task_id: str | None) -> None:
         """Select a task (None clears the selection); emits ``task:progress {"selected": True}``."""
         self._require_running_sync()
-        if task_id:
-            self._require(task_id)
+        if task_id and not self._knows(task_id):
+            raise TaskNotFoundError(str(task_id))
         self._current_task_id = task_id or None
         # Stored, then announced, in the background: a state change is committed before anyone
         # hears of it. ``await select_task(...)`` does the same and waits for it.
@@ -186,8 +187,8 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
     async def select_task(self, task_id: str | None) -> None:
         """Like ``set_current_task``, returning once the selection is stored and announced."""
         await self._ensure_open()
-        if task_id:
-            self._require(task_id)
+        if task_id and not self._knows(task_id):
+            raise TaskNotFoundError(str(task_id))
         self._current_task_id = task_id or None
         await self._store_current_task(task_id or None)
 
@@ -209,18 +210,18 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
     async def get_task(self, task_id: str) -> OrchestratedTask | None:
         """A copy of the task, or None."""
         await self._ensure_open()
-        task = self._tasks.get(task_id)
+        task = self._peek(task_id) if isinstance(task_id, str) else None
         return snapshot(task) if task is not None else None
 
     async def get_tasks(self) -> list[OrchestratedTask]:
         """Copies of every task, oldest first."""
         await self._ensure_open()
-        return [snapshot(task) for task in self._tasks.values()]
+        return [snapshot(task) for task in await self._every_task()]
 
     async def get_recent_tasks(self, limit: int = 20) -> list[OrchestratedTask]:
         """The newest ``limit`` tasks, newest first."""
         await self._ensure_open()
-        newest_first = list(reversed(self._tasks.values()))
+        newest_first = list(reversed(await self._every_task()))
         newest_first.sort(key=lambda t: t.metadata.created_at, reverse=True)
         return [snapshot(task) for task in newest_first[: max(0, limit)]]
 
@@ -228,18 +229,22 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         """Copies of the tasks with this status, oldest first."""
         await self._ensure_open()
         wanted = TaskStatus(status)
-        return [snapshot(t) for t in self._tasks.values() if t.metadata.status is wanted]
+        # Only finished tasks are ever let go to the store.
+        tasks = await self._every_task() if wanted.is_terminal else self._tasks.values()
+        return [snapshot(t) for t in tasks if t.metadata.status is wanted]
 
     async def search_tasks(self, query: str) -> list[OrchestratedTask]:
         """Tasks matching ``query``: exact id, exact name, prefix, then substring matches."""
         await self._ensure_open()
-        return [snapshot(task) for task in rank_tasks(self._tasks.values(), query)]
+        return [snapshot(task) for task in rank_tasks(await self._every_task(), query)]
 
     async def get_task_output(self, task_id: str) -> list[str]:
         """All of the task's output: the whole history where the store logs events (within the
         log's retention), else the newest 500 lines the task keeps."""
         await self._ensure_open()
-        task = self._require(task_id)
+        task = self._peek(task_id) if isinstance(task_id, str) else None
+        if task is None:
+            raise TaskNotFoundError(str(task_id))
         history = await self._store.read_output(task_id)
         window = list(task.metadata.output)
         if history is None or (window and history[-len(window) :] != window):
@@ -250,10 +255,12 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
     async def get_task_context(self) -> str:
         """Text describing the selected (or newest) task, for an agent's prompt."""
         await self._ensure_open()
-        current = self._tasks.get(self._current_task_id or "")
+        current = self._peek(self._current_task_id or "")
         if current is None:
             newest = max(
-                reversed(self._tasks.values()), key=lambda t: t.metadata.created_at, default=None
+                reversed(await self._every_task()),
+                key=lambda t: t.metadata.created_at,
+                default=None,
             )
             return task_context_text(newest, False)
         return task_context_text(current, True)
@@ -411,7 +418,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         self._require(task_id)
         dependents = self.get_dependents(task_id)
         self._graph.remove_task(task_id, lambda d: self._tasks[d].metadata.status.is_terminal)
-        del self._tasks[task_id]
+        self._residency.removed(self._tasks.pop(task_id))
         self._scheduler.forget(task_id)
         self._handles.pop(task_id, None)
         await self._store.delete_task(task_id)

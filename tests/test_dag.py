@@ -47,10 +47,10 @@ async def test_tasks_start_in_networkx_topological_order(make_service):
         task = await service.create_task(name, "", depends_on=[ids[d] for d in deps])
         ids[name] = task.id
 
-    await service.run()
-
     graph = service._graph.as_networkx()
     expected = [service._tasks[t].name for t in nx.topological_sort(graph)]
+    await service.run()
+
     assert log == expected
 
 

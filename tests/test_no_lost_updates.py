@@ -31,6 +31,7 @@ class SuspendingStore:
         return [OrchestratedTask.from_dict(row) for row in self.rows.values()]
 
     logs_events = False
+    writes_at_once = False
 
     async def read_events(self, after: int = 0, limit: int = 1000) -> list[Any]:
         return []

@@ -37,6 +37,23 @@ class Store(Protocol):
         """True when the store keeps an event log (and numbers the events)."""
         ...
 
+    @property
+    def writes_at_once(self) -> bool:
+        """True when ``put_tasks`` never suspends (it keeps the tasks in memory): the service
+        then needs no shield against cancellation around its writes."""
+        ...
+
+    @property
+    def keeps_copies(self) -> bool:
+        """True when the store keeps its own copy of each task (it serialises what it is
+        given): the service may then let finished tasks go from memory and read them back with
+        ``read_task`` when they are asked for."""
+        ...
+
+    def read_task(self, task_id: str) -> OrchestratedTask | None:
+        """One stored task, read at once (a short blocking read of committed data), or None."""
+        ...
+
     async def put_tasks(
         self, tasks: Sequence[OrchestratedTask], events: Sequence[EventRecord] = ()
     ) -> int | None:

@@ -45,6 +45,7 @@ class SqliteWriter:
         self._connection: sqlite3.Connection | None = None
         self._fence_token: str | None = None
         """Once this store's service owns the file, writes commit only while it still does."""
+        self._read_connection: sqlite3.Connection | None = None
 
     async def open(self) -> None:
         """Check the file (refusing one that is not ours), create or migrate it, start writing."""
@@ -64,6 +65,9 @@ class SqliteWriter:
         self._thread = None
         self._queue.put(_STOP)
         await asyncio.to_thread(thread.join)
+        if self._read_connection is not None:
+            self._read_connection.close()
+            self._read_connection = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -92,6 +96,21 @@ class SqliteWriter:
             connection.close()
             raise
         return connection
+
+    def _reader(self) -> sqlite3.Connection:
+        """A read-only connection for short reads made on the caller's thread, opened on first
+        use; WAL lets it read committed data while the writer writes."""
+        if self._thread is None:
+            raise StoreError(self.path, "the store is not open")
+        if self._read_connection is None:
+            try:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self._read_connection = sqlite3.connect(
+                    uri, uri=True, check_same_thread=False, timeout=self.busy_timeout
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(self.path, describe_database_error(exc)) from exc
+        return self._read_connection
 
     # -- the writer thread ------------------------------------------------------------------
 

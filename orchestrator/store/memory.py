@@ -24,9 +24,8 @@ class MemoryStore:
         """Nothing to prepare."""
 
     async def close(self) -> None:
-        """Keep the data for the next service, as copies: the stored objects were the closing
-        service's own, and a late change of one must not reach what the next service loads."""
-        self._tasks = {task_id: task.model_copy(deep=True) for task_id, task in self._tasks.items()}
+        """Nothing to release; the data stays for the next service (which loads copies; a
+        stopped service refuses every change, so nothing reaches the kept objects later)."""
 
     async def load_tasks(self) -> list[OrchestratedTask]:
         """Copies of every task, oldest first."""
@@ -34,6 +33,20 @@ class MemoryStore:
 
     logs_events = False
     """No event log: events are delivered live only."""
+
+    @property
+    def writes_at_once(self) -> bool:
+        """True: ``put_tasks`` keeps the objects without suspending (unless a subclass
+        replaced it, which may suspend)."""
+        return type(self).put_tasks is MemoryStore.put_tasks
+
+    keeps_copies = False
+    """It keeps the service's own objects, so the service keeps every task in memory."""
+
+    def read_task(self, task_id: str) -> OrchestratedTask | None:
+        """A copy of one task, or None."""
+        task = self._tasks.get(task_id)
+        return None if task is None else task.model_copy(deep=True)
 
     async def put_tasks(
         self, tasks: Sequence[OrchestratedTask], events: Sequence[EventRecord] = ()

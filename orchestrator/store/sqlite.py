@@ -15,6 +15,7 @@ from pathlib import Path
 from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent, TaskEventType, now_ms
 from orchestrator.errors import StoreError
 from orchestrator.store._base import EventRecord
+from orchestrator.store._schema import describe_database_error
 from orchestrator.store._shared import Command, Lease
 from orchestrator.store._writer import (
     _LEASE_KEY,
@@ -60,6 +61,22 @@ class SqliteStore(SqliteWriter):
 
     logs_events = True
     """Events are logged in the same transaction as the change they describe."""
+
+    writes_at_once = False
+    """Writes go to the writer thread and are awaited."""
+
+    keeps_copies = True
+    """Each task is kept as a JSON document."""
+
+    def read_task(self, task_id: str) -> OrchestratedTask | None:
+        """One task, read on a connection of the caller's own (WAL: readers never wait)."""
+        try:
+            row = (
+                self._reader().execute("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(self.path, describe_database_error(exc)) from exc
+        return None if row is None else OrchestratedTask.from_dict(json.loads(row[0]))
 
     async def put_tasks(
         self, tasks: Sequence[OrchestratedTask], events: Sequence[EventRecord] = ()

@@ -1,0 +1,133 @@
+"""Which tasks the service keeps in memory, and which it has let go to its store.
+
+With a store that keeps its own copy of every task (SQLite), a group of connected tasks
+(``_groups``) leaves memory once all of its tasks are terminal and stored: only each task's final
+status and error stay, about 200 bytes, so a long-lived service's memory follows the work in
+progress, not the work done. A read of a task that went is served from the store without bringing
+it back; an operation that needs it in the graph (a new dependency on it, a change, a delete)
+brings its whole group back, edges and all, so the graph in memory is always exact for what it
+holds. With a store that keeps the service's own objects (``MemoryStore``) nothing leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from hookspecs.models import OrchestratedTask, TaskStatus
+from orchestrator._groups import TaskGroups
+
+if TYPE_CHECKING:
+    from orchestrator._core import Core
+
+Finished = tuple[TaskStatus, str | None, str]
+"""What stays of a task that went: its final status, its error, and a member of its group."""
+
+
+class Residency:
+    """The service's tasks in memory and in the store only."""
+
+    def __init__(self, core: Core, *, enabled: bool) -> None:
+        self._core = core
+        self.enabled = enabled
+        """False when the store keeps the service's own objects: nothing ever leaves."""
+        self.gone: dict[str, Finished] = {}
+        """Tasks let go to the store, by id."""
+        self._gone_groups: dict[str, list[str]] = {}
+        """The members of each group that went, by its first member."""
+        self._groups = TaskGroups()
+        self.reordered = False
+        """True once a group came back, so memory no longer lists tasks in creation order."""
+
+    # -- keeping the groups in step ----------------------------------------------------------
+
+    def added(self, task: OrchestratedTask) -> None:
+        """A task joined the service (created or loaded)."""
+        if self.enabled:
+            md = task.metadata
+            self._groups.add(task.id, unfinished=not md.status.is_terminal, upstream=md.depends_on)
+
+    def linked(self, task_id: str, depends_on_id: str) -> None:
+        """A dependency was added."""
+        if self.enabled:
+            self._groups.join(task_id, depends_on_id)
+
+    def finished(self, task_id: str) -> None:
+        """A task became terminal."""
+        if self.enabled:
+            self._groups.finished(task_id)
+
+    def removed(self, task: OrchestratedTask) -> None:
+        """A task was deleted (or its creation undone)."""
+        if self.enabled and task.id in self._groups:
+            self._groups.removed(task.id, unfinished=not task.metadata.status.is_terminal)
+
+    def clear(self) -> None:
+        """Forget everything (a service that failed to open)."""
+        self.gone.clear()
+        self._gone_groups.clear()
+        self._groups = TaskGroups()
+        self.reordered = False
+
+    # -- letting go and bringing back --------------------------------------------------------
+
+    def let_go(self, stored: Iterable[OrchestratedTask]) -> None:
+        """After a write: let go every group that these (now stored) tasks finished."""
+        if not self.enabled:
+            return
+        core = self._core
+        for task in stored:
+            if not task.metadata.status.is_terminal or task.id not in core._tasks:
+                continue
+            members = self._groups.finished_group(task.id)
+            if members is None:
+                continue
+            anchor = members[0]
+            went: list[str] = []
+            for member in self._groups.drop(task.id):
+                kept = core._tasks.pop(member, None)
+                if kept is None:
+                    continue  # deleted earlier; it was only a link
+                self.gone[member] = (kept.metadata.status, kept.metadata.error, anchor)
+                core._graph.remove_task(member, lambda _: True)
+                went.append(member)
+            self._gone_groups[anchor] = went
+
+    def peek(self, task_id: str) -> OrchestratedTask | None:
+        """The task for reading: from memory, else a copy read from the store (not kept)."""
+        task = self._core._tasks.get(task_id)
+        if task is None and task_id in self.gone:
+            task = self._core._store.read_task(task_id)
+        return task
+
+    def bring_back(self, task_id: str) -> OrchestratedTask | None:
+        """The task in memory, its whole group read back first if it had gone; None if unknown."""
+        core = self._core
+        task = core._tasks.get(task_id)
+        if task is not None or task_id not in self.gone:
+            return task
+        members = self._gone_groups.pop(self.gone[task_id][2])
+        back = [t for t in (core._store.read_task(m) for m in members) if t is not None]
+        for member in members:
+            del self.gone[member]
+        for loaded in back:
+            core._tasks[loaded.id] = loaded
+            core._graph.add_task(loaded.id)
+        for loaded in back:
+            for dep in loaded.metadata.depends_on:
+                if dep in core._tasks:
+                    core._graph.add_dependency(loaded.id, dep)
+            self.added(loaded)
+        self.reordered = True
+        return core._tasks.get(task_id)
+
+    async def every_task(self) -> list[OrchestratedTask]:
+        """Every task, oldest first: those in memory and those gone (read from the store)."""
+        live = self._core._tasks
+        if not self.gone and not self.reordered:
+            return list(live.values())
+        stored = await self._core._store.load_tasks()
+        every = [live.get(t.id, t) for t in stored if t.id in live or t.id in self.gone]
+        listed = {t.id for t in every}
+        every.extend(t for t in live.values() if t.id not in listed)
+        return every
