@@ -208,6 +208,9 @@ class TaskCreation(Core):
         recording = self._records_events
         for task in tasks:
             md = task.metadata
+            for dep in md.depends_on:
+                # Brought back if it went while this call waited (it was checked before).
+                self._lookup(dep)
             self._graph.add_task(task.id, md.depends_on)
             self._tasks[task.id] = task
             self._residency.added(task)

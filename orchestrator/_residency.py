@@ -36,6 +36,9 @@ class Residency:
         self._gone_groups: dict[str, list[str]] = {}
         """The members of each group that went, by its first member."""
         self._groups = TaskGroups()
+        self._returned: set[str] = set()
+        """Tasks whose group came back; it goes again at the next write if still finished (an
+        operation that was refused, on a finished task, writes nothing to trigger it)."""
         self.reordered = False
         """True once a group came back, so memory no longer lists tasks in creation order."""
 
@@ -66,6 +69,7 @@ class Residency:
         """Forget everything (a service that failed to open)."""
         self.gone.clear()
         self._gone_groups.clear()
+        self._returned.clear()
         self._groups = TaskGroups()
         self.reordered = False
 
@@ -76,7 +80,11 @@ class Residency:
         if not self.enabled:
             return
         core = self._core
-        for task in stored:
+        candidates = list(stored)
+        if self._returned:
+            candidates.extend(t for t in map(core._tasks.get, self._returned) if t is not None)
+            self._returned.clear()
+        for task in candidates:
             if not task.metadata.status.is_terminal or task.id not in core._tasks:
                 continue
             members = self._groups.finished_group(task.id)
@@ -118,6 +126,7 @@ class Residency:
                 if dep in core._tasks:
                     core._graph.add_dependency(loaded.id, dep)
             self.added(loaded)
+        self._returned.add(task_id)
         self.reordered = True
         return core._tasks.get(task_id)
 

@@ -167,3 +167,18 @@ async def test_memory_holds_only_the_work_in_progress_over_many_tasks(make_servi
     assert len(await service.get_tasks_by_status(TaskStatus.COMPLETED)) == 1000
     assert most_in_memory <= 50
     assert in_memory(service) == set()
+
+
+async def test_a_group_brought_back_by_a_refused_change_goes_again_at_the_next_write(
+    make_service,
+):
+    service = await make_service()
+    finished = await service.create_task("finished", "")
+    await service.run()
+    with pytest.raises(IllegalTransitionError):
+        await service.pause_task(finished.id)
+
+    other = await service.create_task("other", "")
+    await service.run()
+
+    assert finished.id not in in_memory(service) and other.id not in in_memory(service)
