@@ -173,7 +173,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=1_000)
     parser.add_argument("--controllers", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--store", choices=("memory", "sqlite"), default="memory")
+    parser.add_argument("--store", choices=("memory", "sqlite"), default="sqlite")
     parser.add_argument("--stall", type=float, default=10)
     parser.add_argument("--memory-mb", type=float, default=100)
     args = parser.parse_args()

@@ -100,7 +100,7 @@ class TaskControl(RunHooks):
         """
         await self._ensure_open()
         await self._scheduler.run_all()
-        return RunSummary.of(await self._every_task())
+        return RunSummary.of_states(self._residency.final_states())
 
     async def wait_for_task(self, task_id: str, timeout: float | None = None) -> OrchestratedTask:
         """Wait until the task is terminal and return it (``TimeoutError`` after ``timeout``)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -37,6 +38,7 @@ from orchestrator.lifecycle import Trigger, next_status
 from orchestrator.plugins import PluginHost
 from orchestrator.scheduler import Scheduler
 from orchestrator.store import SqliteStore, Store, default_store_path
+from orchestrator.store._base import EventRecord, SubmitTasks
 from orchestrator.store._shared import SharedStore
 from orchestrator.views import OUTPUT_LINES_KEPT
 
@@ -61,11 +63,13 @@ _FAILED, _CANCELLED = TaskStatus.FAILED, TaskStatus.CANCELLED
 class Batch:
     """The tasks changed and the events raised by one operation."""
 
-    __slots__ = ("events", "tasks")
+    __slots__ = ("ended", "events", "tasks")
 
     def __init__(self) -> None:
         self.tasks: dict[str, OrchestratedTask] = {}
         self.events: list[tuple[TaskEventType, str, dict[str, Any] | None]] = []
+        self.ended: list[str] = []
+        """Tasks this batch made terminal: their waiters go free once it is stored."""
 
     def touch(self, task: OrchestratedTask) -> None:
         """Record that ``task`` changed without an event."""
@@ -103,6 +107,7 @@ class Core:
         self._store: Store = store
         # Read once; a store written before the attribute existed is taken to suspend.
         self._store_suspends = getattr(store, "writes_at_once", False) is not True
+        self._submit_to_store: SubmitTasks | None = getattr(store, "submit_tasks", None)
         self._bus = EventBus()
         self._executor: Executor = LocalExecutor()
         self._plugins = PluginHost()
@@ -292,6 +297,7 @@ class Core:
             fields["started_at"] = now_ms()
         if new.is_terminal:
             fields["completed_at"] = now_ms()
+            batch.ended.append(task.id)
             self._residency.finished(task.id)
         if error is not None:
             fields["error"] = error
@@ -349,8 +355,23 @@ class Core:
         else:
             batch.touch(task)
 
-    async def _flush(self, batch: Batch) -> None:
-        """Store the batch's tasks in one write, then deliver its events."""
+    async def _flush(self, batch: Batch, *, wait: bool = True) -> None:
+        """Store the batch's tasks in one write, then deliver its events.
+
+        With ``wait=False`` (the runner's own writes) and a store that can queue a write
+        without waiting, the write is queued now and the caller goes on: the events are still
+        delivered, and waiters for the task released, only once it is committed.
+        """
+        submit = self._submit_to_store
+        if not wait and submit is not None:
+            records = self._event_records(batch)
+            try:
+                pending = submit(list(batch.tasks.values()), records)
+            except BaseException:
+                self._scheduler.settled(batch.ended)
+                raise
+            self._spawn(self._after_commit(batch, pending))
+            return
         stored = False
         try:
             store = self._store
@@ -371,21 +392,41 @@ class Core:
         finally:
             # Waiters are released even when the store refused the write: the error reaches the
             # caller (or the runner's log), and nobody waits forever for a state already reached.
-            self._scheduler.settled(batch.tasks.values())
+            self._scheduler.settled(batch.ended)
+        if stored:
+            self._residency.let_go(batch.tasks.values())
+
+    def _event_records(self, batch: Batch) -> list[EventRecord]:
+        if not batch.events or not self._store.logs_events:
+            return []
+        now = now_ms()
+        return [(kind.value, task_id, data, now) for kind, task_id, data in batch.events]
+
+    async def _after_commit(self, batch: Batch, pending: Awaitable[int | None]) -> None:
+        stored = False
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._deliver(batch, await pending)
+            stored = True
+        finally:
+            self._scheduler.settled(batch.ended)
         if stored:
             self._residency.let_go(batch.tasks.values())
 
     async def _store_and_deliver(self, batch: Batch) -> None:
-        events = batch.events
+        records = self._event_records(batch)
         first: int | None = None
-        if events and self._store.logs_events:
-            now = now_ms()
-            records = [(kind.value, task_id, data, now) for kind, task_id, data in events]
+        if records:
             first = await self._store.put_tasks(list(batch.tasks.values()), records)
-            if first is not None:
-                self._bus.seq = max(self._bus.seq, first + len(events) - 1)
         elif batch.tasks:
             await self._store.put_tasks(list(batch.tasks.values()))
+        await self._deliver(batch, first)
+
+    async def _deliver(self, batch: Batch, first: int | None) -> None:
+        """Announce the batch's events (stored already), numbered from ``first`` if logged."""
+        events = batch.events
+        if first is not None:
+            self._bus.seq = max(self._bus.seq, first + len(events) - 1)
         if events and self._bus.has_listeners:
             bus = self._bus
             for index, (event_type, task_id, data) in enumerate(events):

@@ -36,6 +36,8 @@ class Residency:
         self._gone_groups: dict[str, list[str]] = {}
         """The members of each group that went, by its first member."""
         self._groups = TaskGroups()
+        self._order: dict[str, int] = {}
+        """Each task's place in creation order (memory alone loses it when a group returns)."""
         self._returned: set[str] = set()
         """Tasks whose group came back; it goes again at the next write if still finished (an
         operation that was refused, on a finished task, writes nothing to trigger it)."""
@@ -48,6 +50,7 @@ class Residency:
         """A task joined the service (created or loaded)."""
         if self.enabled:
             md = task.metadata
+            self._order.setdefault(task.id, len(self._order))
             self._groups.add(task.id, unfinished=not md.status.is_terminal, upstream=md.depends_on)
 
     def linked(self, task_id: str, depends_on_id: str) -> None:
@@ -64,11 +67,13 @@ class Residency:
         """A task was deleted (or its creation undone)."""
         if self.enabled and task.id in self._groups:
             self._groups.removed(task.id, unfinished=not task.metadata.status.is_terminal)
+            self._order.pop(task.id, None)
 
     def clear(self) -> None:
         """Forget everything (a service that failed to open)."""
         self.gone.clear()
         self._gone_groups.clear()
+        self._order.clear()
         self._returned.clear()
         self._groups = TaskGroups()
         self.reordered = False
@@ -88,7 +93,9 @@ class Residency:
             if not task.metadata.status.is_terminal or task.id not in core._tasks:
                 continue
             members = self._groups.finished_group(task.id)
-            if members is None:
+            # A member whose final write is not stored yet would be read back stale; that
+            # write's own completion tries again.
+            if members is None or not core._scheduler.all_settled(members):
                 continue
             anchor = members[0]
             went: list[str] = []
@@ -129,6 +136,17 @@ class Residency:
         self._returned.add(task_id)
         self.reordered = True
         return core._tasks.get(task_id)
+
+    def final_states(self) -> list[tuple[str, TaskStatus, str | None]]:
+        """Every task's id, status and error, in creation order, without reading the store."""
+        states = [(t.id, t.metadata.status, t.metadata.error) for t in self._core._tasks.values()]
+        if self.gone or self.reordered:
+            states.extend(
+                (task_id, status, error) for task_id, (status, error, _) in self.gone.items()
+            )
+            order = self._order
+            states.sort(key=lambda state: order.get(state[0], len(order)))
+        return states
 
     async def every_task(self) -> list[OrchestratedTask]:
         """Every task, oldest first: those in memory and those gone (read from the store)."""

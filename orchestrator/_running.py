@@ -37,7 +37,9 @@ class RunHooks(Core):
         md.__dict__["attempts"] = md.attempts + 1
         starting = [f"Starting: {task.name}", f"Provider: {md.provider_label} ({md.provider_id})"]
         self._keep_lines(batch, task, [line for line in starting if line.strip()])
-        await self._flush(batch)
+        # Waited for when somebody listens: a handler of task:started may still cancel the
+        # task before its provider is called.
+        await self._flush(batch, wait=self._bus.has_listeners)
         return True
 
     async def _note_retry(
@@ -67,7 +69,7 @@ class RunHooks(Core):
             self._record_result(batch, task, result, error)
         else:
             self._transition(batch, task, Trigger.FAIL, error=error, data={"error": error})
-        await self._flush(batch)
+        await self._flush(batch, wait=False)
 
     def _record_result(
         self, batch: Batch, task: OrchestratedTask, result: TaskResult, error: str | None = None

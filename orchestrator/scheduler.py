@@ -178,15 +178,20 @@ class Scheduler:
         if self._ready:
             self._request_pump()
 
-    def settled(self, tasks: Iterable[OrchestratedTask]) -> None:
-        """These tasks' changes are stored and announced: release who waits for terminal ones."""
+    def settled(self, ended: Iterable[str]) -> None:
+        """The writes that made these tasks terminal are stored and announced: release who
+        waits for them. (Only those writes: an earlier write of the task may be stored after
+        the task ended in memory, and must not release anyone.)"""
         unsettled = self._unsettled
-        if not unsettled:
-            return
-        for task in tasks:
-            if task.id in unsettled and task.metadata.status.is_terminal:
-                unsettled.discard(task.id)
-                self._release_waiters(task.id)
+        for task_id in ended:
+            if task_id in unsettled:
+                unsettled.discard(task_id)
+                self._release_waiters(task_id)
+
+    def all_settled(self, task_ids: Iterable[str]) -> bool:
+        """True when no write making one of these tasks terminal is still on its way."""
+        unsettled = self._unsettled
+        return not unsettled or not any(task_id in unsettled for task_id in task_ids)
 
     def forget(self, task_id: str) -> None:
         """The task was deleted: stop its run (detached, so the id can be used again) and release

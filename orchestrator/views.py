@@ -105,7 +105,15 @@ class RunSummary(BaseModel):
     @classmethod
     def of(cls, tasks: Sequence[OrchestratedTask]) -> RunSummary:
         """The summary of these tasks as they are now."""
-        return cls(
-            statuses={t.id: t.metadata.status for t in tasks},
-            errors={t.id: t.metadata.error for t in tasks if t.metadata.error},
-        )
+        return cls.of_states([(t.id, t.metadata.status, t.metadata.error) for t in tasks])
+
+    @classmethod
+    def of_states(cls, states: Iterable[tuple[str, TaskStatus, str | None]]) -> RunSummary:
+        """The summary of (task id, status, error) triples."""
+        statuses: dict[str, TaskStatus] = {}
+        errors: dict[str, str] = {}
+        for task_id, status, error in states:
+            statuses[task_id] = status
+            if error:
+                errors[task_id] = error
+        return cls(statuses=statuses, errors=errors)

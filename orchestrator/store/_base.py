@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent
 
 EventRecord = tuple[str, str, dict[str, Any] | None, int]
 """An event to log: its type, task id, data and timestamp (epoch ms)."""
+
+SubmitTasks = Callable[[Sequence[OrchestratedTask], Sequence[EventRecord]], Awaitable[int | None]]
+"""A store's optional ``submit_tasks``: ``put_tasks`` that queues the write when called (taking
+what it needs from the tasks at once) and returns an awaitable for its commit. With it, the
+runner's own writes do not wait for the disk."""
 
 
 class Store(Protocol):

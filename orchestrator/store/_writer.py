@@ -207,12 +207,17 @@ class SqliteWriter:
         return held is not None and held.token == self._fence_token
 
     async def _call(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+        return await asyncio.shield(self._submit(operation))
+
+    def _submit(self, operation: Callable[[sqlite3.Connection], _T]) -> asyncio.Future[_T]:
+        """Queue ``operation`` now (so writes keep the order they were made in); the future
+        settles once it is committed."""
         if self._thread is None:
             raise StoreError(self.path, "the store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
         self._queue.put((operation, loop, future))
-        return await asyncio.shield(future)
+        return future
 
     # -- the Store protocol -----------------------------------------------------------------
 

@@ -6,6 +6,7 @@ lets other processes control the file's owner.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -71,9 +72,12 @@ class SqliteStore(SqliteWriter):
     def read_task(self, task_id: str) -> OrchestratedTask | None:
         """One task, read on a connection of the caller's own (WAL: readers never wait)."""
         try:
-            row = (
-                self._reader().execute("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            # fetchall() ends the statement, and with it the read snapshot: a statement left
+            # open would pin this connection to the file as it was at the first read.
+            rows = (
+                self._reader().execute("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchall()
             )
+            row = rows[0] if rows else None
         except sqlite3.Error as exc:
             raise StoreError(self.path, describe_database_error(exc)) from exc
         return None if row is None else OrchestratedTask.from_dict(json.loads(row[0]))
@@ -82,6 +86,13 @@ class SqliteStore(SqliteWriter):
         self, tasks: Sequence[OrchestratedTask], events: Sequence[EventRecord] = ()
     ) -> int | None:
         """Insert or replace these tasks and log these events in one transaction."""
+        return await asyncio.shield(self.submit_tasks(tasks, events))
+
+    def submit_tasks(
+        self, tasks: Sequence[OrchestratedTask], events: Sequence[EventRecord] = ()
+    ) -> asyncio.Future[int | None]:
+        """``put_tasks`` without waiting: the write is queued at once, in order with every
+        other write, and the future gives the first event's number once it is committed."""
         rows = [(task.id, _document(task)) for task in tasks]
         logged = [
             (ts, kind, task_id, None if data is None else json.dumps(data))
@@ -97,7 +108,7 @@ class SqliteStore(SqliteWriter):
             last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
             return int(last) - len(logged) + 1
 
-        return await self._call(_fenced(write))
+        return self._submit(_fenced(write))
 
     async def read_events(self, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
         """Logged events numbered above ``after``, oldest first."""
