@@ -26,6 +26,7 @@ from hookspecs.models import (
     now_ms,
 )
 from hookspecs.provider import AgentProvider
+from orchestrator._commits import WriteBehind
 from orchestrator._handle import ExecutionHandle
 from orchestrator._inbox import take_lease
 from orchestrator._residency import Residency
@@ -107,7 +108,18 @@ class Core:
         self._store: Store = store
         # Read once; a store written before the attribute existed is taken to suspend.
         self._store_suspends = getattr(store, "writes_at_once", False) is not True
-        self._submit_to_store: SubmitTasks | None = getattr(store, "submit_tasks", None)
+        submit: SubmitTasks | None = getattr(store, "submit_tasks", None)
+        self._behind = (
+            None
+            if submit is None
+            else WriteBehind(
+                submit,
+                self._event_records,
+                self._after_commit,
+                lambda batch: self._scheduler.settled(batch.ended),
+                self._spawn,
+            )
+        )
         self._bus = EventBus()
         self._executor: Executor = LocalExecutor()
         self._plugins = PluginHost()
@@ -362,16 +374,13 @@ class Core:
         without waiting, the write is queued now and the caller goes on: the events are still
         delivered, and waiters for the task released, only once it is committed.
         """
-        submit = self._submit_to_store
-        if not wait and submit is not None:
-            records = self._event_records(batch)
-            try:
-                pending = submit(list(batch.tasks.values()), records)
-            except BaseException:
-                self._scheduler.settled(batch.ended)
-                raise
-            self._spawn(self._after_commit(batch, pending))
-            return
+        behind = self._behind
+        if behind is not None:
+            if not wait:
+                behind.add(batch)
+                await behind.keep_up()
+                return
+            behind.send()  # earlier changes reach the store first
         stored = False
         try:
             store = self._store
@@ -394,7 +403,7 @@ class Core:
             # caller (or the runner's log), and nobody waits forever for a state already reached.
             self._scheduler.settled(batch.ended)
         if stored:
-            self._residency.let_go(batch.tasks.values())
+            self._residency.let_go(batch.tasks.values(), batch.ended)
 
     def _event_records(self, batch: Batch) -> list[EventRecord]:
         if not batch.events or not self._store.logs_events:
@@ -403,15 +412,15 @@ class Core:
         return [(kind.value, task_id, data, now) for kind, task_id, data in batch.events]
 
     async def _after_commit(self, batch: Batch, pending: Awaitable[int | None]) -> None:
+        # Called by the commit follower only, a background task nobody cancels: no shield.
         stored = False
         try:
-            with anyio.CancelScope(shield=True):
-                await self._deliver(batch, await pending)
+            await self._deliver(batch, await pending)
             stored = True
         finally:
             self._scheduler.settled(batch.ended)
         if stored:
-            self._residency.let_go(batch.tasks.values())
+            self._residency.let_go(batch.tasks.values(), batch.ended)
 
     async def _store_and_deliver(self, batch: Batch) -> None:
         records = self._event_records(batch)

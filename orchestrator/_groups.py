@@ -21,6 +21,8 @@ class TaskGroups:
         self._parent: dict[str, str] = {}
         self._members: dict[str, list[str]] = {}
         self._unfinished: dict[str, int] = {}
+        self._unstored: dict[str, int] = {}
+        """Members that are terminal in memory while the write saying so is not stored yet."""
 
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._parent
@@ -30,6 +32,7 @@ class TaskGroups:
         self._parent[task_id] = task_id
         self._members[task_id] = [task_id]
         self._unfinished[task_id] = 1 if unfinished else 0
+        self._unstored[task_id] = 0
         for other in upstream:
             if other in self._parent:
                 self.join(task_id, other)
@@ -45,10 +48,19 @@ class TaskGroups:
         self._parent[root_b] = root_a
         self._members[root_a].extend(self._members.pop(root_b))
         self._unfinished[root_a] += self._unfinished.pop(root_b)
+        self._unstored[root_a] += self._unstored.pop(root_b)
 
     def finished(self, task_id: str) -> None:
-        """A member became terminal (it never leaves a terminal state)."""
-        self._unfinished[self._root(task_id)] -= 1
+        """A member became terminal (it never leaves a terminal state); ``stored`` follows
+        once the write saying so is stored."""
+        root = self._root(task_id)
+        self._unfinished[root] -= 1
+        self._unstored[root] += 1
+
+    def stored(self, task_id: str) -> None:
+        """The write that made a member terminal is stored."""
+        if task_id in self._parent:
+            self._unstored[self._root(task_id)] -= 1
 
     def removed(self, task_id: str, *, unfinished: bool) -> None:
         """A member was deleted; it stays listed, as a link, until its group goes."""
@@ -56,17 +68,21 @@ class TaskGroups:
             self._unfinished[self._root(task_id)] -= 1
 
     def finished_group(self, task_id: str) -> list[str] | None:
-        """Every member of ``task_id``'s group when all of them are terminal, else None."""
+        """Every member of ``task_id``'s group when all of them are terminal and stored so,
+        else None."""
         if task_id not in self._parent:
             return None
         root = self._root(task_id)
-        return None if self._unfinished[root] else self._members[root]
+        if self._unfinished[root] or self._unstored[root]:
+            return None
+        return self._members[root]
 
     def drop(self, task_id: str) -> list[str]:
         """Forget ``task_id``'s whole group; returns its members."""
         root = self._root(task_id)
         members = self._members.pop(root)
         del self._unfinished[root]
+        del self._unstored[root]
         for member in members:
             del self._parent[member]
         return members

@@ -80,10 +80,13 @@ class Residency:
 
     # -- letting go and bringing back --------------------------------------------------------
 
-    def let_go(self, stored: Iterable[OrchestratedTask]) -> None:
-        """After a write: let go every group that these (now stored) tasks finished."""
+    def let_go(self, stored: Iterable[OrchestratedTask], ended: Iterable[str] = ()) -> None:
+        """After a write of ``stored`` tasks that made ``ended`` terminal: let go every group
+        all of whose members are now terminal and stored so."""
         if not self.enabled:
             return
+        for task_id in ended:
+            self._groups.stored(task_id)
         core = self._core
         candidates = list(stored)
         if self._returned:
@@ -93,9 +96,7 @@ class Residency:
             if not task.metadata.status.is_terminal or task.id not in core._tasks:
                 continue
             members = self._groups.finished_group(task.id)
-            # A member whose final write is not stored yet would be read back stale; that
-            # write's own completion tries again.
-            if members is None or not core._scheduler.all_settled(members):
+            if members is None:
                 continue
             anchor = members[0]
             went: list[str] = []

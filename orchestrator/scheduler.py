@@ -188,11 +188,6 @@ class Scheduler:
                 unsettled.discard(task_id)
                 self._release_waiters(task_id)
 
-    def all_settled(self, task_ids: Iterable[str]) -> bool:
-        """True when no write making one of these tasks terminal is still on its way."""
-        unsettled = self._unsettled
-        return not unsettled or not any(task_id in unsettled for task_id in task_ids)
-
     def forget(self, task_id: str) -> None:
         """The task was deleted: stop its run (detached, so the id can be used again) and release
         whoever waits on it."""

@@ -120,6 +120,8 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
                     self._transition(batch, task, Trigger.PAUSE)
                     self._append_lines(batch, task, "Paused due to shutdown.")
             await self._flush(batch)
+            if self._behind is not None:
+                await self._behind.drained()
             if self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)
             await self._store.prune_events(self.options.event_log_limit)
@@ -421,6 +423,8 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         self._residency.removed(self._tasks.pop(task_id))
         self._scheduler.forget(task_id)
         self._handles.pop(task_id, None)
+        if self._behind is not None:
+            self._behind.send()  # a queued write of the task must not bring it back
         await self._store.delete_task(task_id)
         cleaned = Batch()
         for dependent_id in dependents:
