@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from orchestrator import (
     DuplicateTaskError,
+    InvalidTaskError,
     TaskStatus,
     UnknownDependencyError,
     UnknownProviderError,
@@ -71,3 +74,18 @@ async def test_a_batch_created_after_a_run_runs_in_the_next_one(make_service):
     summary = await service.run()
 
     assert all(status is TaskStatus.COMPLETED for status in summary.statuses.values())
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+async def test_creating_many_tasks_leaves_the_garbage_collector_as_it_was(make_service, collecting):
+    service = await make_service()
+    was = gc.isenabled()
+    (gc.enable if collecting else gc.disable)()
+    try:
+        await service.create_tasks({"name": f"t{i}"} for i in range(10))
+        assert gc.isenabled() is collecting
+        with pytest.raises(InvalidTaskError):
+            await service.create_tasks([{"name": "fine"}, {"name": ""}])
+        assert gc.isenabled() is collecting
+    finally:
+        (gc.enable if was else gc.disable)()
