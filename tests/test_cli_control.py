@@ -190,3 +190,30 @@ def test_events_follow_prints_events_as_a_run_makes_them(tmp_path):
         follower.send_signal(2)
         follower.wait(timeout=10)
     assert follower.returncode == 0
+
+
+def test_task_text_with_control_sequences_is_printed_escaped(tmp_path):
+    hostile = tmp_path / "hostile.toml"
+    hostile.write_text(
+        textwrap.dedent(
+            """
+            [pipeline]
+            name = "hostile"
+
+            [[tasks]]
+            id = "t"
+            name = "clear \\u001b[2J screen [bold]"
+            provider = "echo"
+            params = { text = "beep \\u0007 \\u001b]0;pwned\\u0007" }
+            """
+        )
+    )
+    ran = run_dagorch("run", str(hostile))
+    listing = run_dagorch("tasks")
+    status = run_dagorch("status", "t")
+
+    assert ran.returncode == 0, ran.stderr
+    for done in (ran, listing, status):
+        assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    assert "clear \\x1b[2J screen [bold]" in listing.stdout
+    assert "\\x1b]0;pwned\\x07" in status.stdout

@@ -77,3 +77,15 @@ def test_a_big_run_is_summarised_with_counts_and_only_the_active_rows():
     assert first.startswith("run big-1  running 3  pending 997  completed 9000")
     assert "(9997 more not shown)" in first
     assert len(text.splitlines()) == 2 + 3
+
+
+def test_control_sequences_and_markup_in_task_text_are_shown_not_obeyed():
+    view = RunView("run \x1b]0;title\x07demo", {"t": "[bold]evil\x1b[2J"})
+    view.rows["t"].update(task("t", TaskStatus.RUNNING, output=["\x1b[31mred[/] \x08back"]))
+
+    text = shown(view)
+
+    assert "\x1b" not in text and "\x07" not in text and "\x08" not in text
+    assert "run \\x1b]0;title\\x07demo" in text
+    assert "[bold]evil\\x1b[2J" in text
+    assert "\\x1b[31mred[/] \\x08back" in text

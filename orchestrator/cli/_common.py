@@ -54,3 +54,14 @@ def fail(message: str, code: int = EXIT_FAILED) -> int:
     """Print ``message`` on stderr as ``dagorch: ...``; return ``code``."""
     print(f"dagorch: {message}", file=sys.stderr)
     return code
+
+
+def printable(text: str, *, newlines: bool = True) -> str:
+    """``text`` safe to write to a terminal: control characters (escape sequences among them)
+    shown as ``\\xNN`` / ``\\uNNNN`` instead of acting on the terminal; newlines kept when asked."""
+    return "".join(
+        ch
+        if ch.isprintable() or (newlines and ch == "\n")
+        else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        for ch in text
+    )

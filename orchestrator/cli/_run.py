@@ -18,6 +18,7 @@ from orchestrator.cli._common import (
     add_store_option,
     fail,
     parser_for,
+    printable,
 )
 from orchestrator.errors import DagorchError
 
@@ -224,7 +225,7 @@ async def run_pipeline(pipeline: Pipeline, args: argparse.Namespace, console: Co
                 view.rows[task.id].update(task)
         if not live:
             console.print(view.render())
-        console.print(_summary_line(run, tasks, elapsed, interrupted))
+        console.print(printable(_summary_line(run, tasks, elapsed, interrupted)), markup=False)
     if interrupted:
         return EXIT_INTERRUPTED
     ok = all(t is not None and t.metadata.status.value == "completed" for t in tasks)
@@ -298,7 +299,8 @@ def _line_printer(view: RunView, console: Console) -> Any:
             status = event.type.value.split(":")[1]
             error = (event.data or {}).get("error") if status != "completed" else None
             suffix = f": {error}" if error else ""
-            console.print(f"{view.rows[event.task_id].label} {status}{suffix}", highlight=False)
+            line = printable(f"{view.rows[event.task_id].label} {status}{suffix}", newlines=False)
+            console.print(line, highlight=False, markup=False)
 
     return on_event
 

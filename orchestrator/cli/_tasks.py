@@ -18,6 +18,7 @@ from orchestrator.cli._common import (
     add_store_option,
     fail,
     parser_for,
+    printable,
     store_path,
 )
 from orchestrator.errors import DagorchError
@@ -139,7 +140,7 @@ async def _act(tasks: RemoteTasks, action: TaskAction, query: str) -> int:
     from orchestrator.actions import ActionRequest
 
     reply = await action.run(tasks, ActionRequest(query, params={"query": query}))
-    print(reply.text)
+    print(printable(reply.text))
     return EXIT_OK if reply.success else EXIT_FAILED
 
 
@@ -170,7 +171,7 @@ async def _tasks(path: Any, args: argparse.Namespace) -> int:
             print(json.dumps(rows, indent=2))
             return EXIT_OK
         reply = await LIST_TASKS.run(tasks, ActionRequest("list tasks"))
-        print(reply.text)
+        print(printable(reply.text))
         return EXIT_OK
 
 
@@ -186,28 +187,27 @@ async def _status(path: Any, args: argparse.Namespace) -> int:
             if not hits:
                 return fail(f'No task matching "{args.task}"')
             task = hits[0]
-            print(
+            text = (
                 task_context_text(task, task.id == tasks.get_current_task_id())
                 .replace("## Current Task", f"## Task {task.id}", 1)
                 .replace(" (selected)", "", 1)
             )
+            print(printable(text))
             down = tasks.get_downstream(task.id)
             if down:
-                print(f"- **Downstream**: {', '.join(down)}")
+                print(printable(f"- **Downstream**: {', '.join(down)}"))
             return EXIT_OK
         runs = await recorded_runs(tasks.store)
         if not runs:
             return fail("no pipeline runs in this store yet")
         run = await find_run(tasks.store, args.run) if args.run else runs[-1]
-        print(f"run {run.id} ({run.pipeline}, {run.file})")
+        print(printable(f"run {run.id} ({run.pipeline}, {run.file})"))
         for local in run.tasks:
             stored = await tasks.get_task(run.task_id(local))
             if stored is not None:
                 md = stored.metadata
-                print(
-                    f"- {local} — {md.status.value} {md.progress}%"
-                    + (f" — {md.error}" if md.error else "")
-                )
+                error = f" — {md.error}" if md.error else ""
+                print(printable(f"- {local} — {md.status.value} {md.progress}%{error}"))
         return EXIT_OK
 
 

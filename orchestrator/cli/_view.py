@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hookspecs.models import OrchestratedTask, TaskEvent
+from orchestrator.cli._common import printable
 
 ROWS_SHOWN = 40
 """Up to this many tasks, every task has a row; beyond it the view summarises."""
@@ -75,7 +76,7 @@ class RunView:
         """The view as it stands: a table, with a summary line above it when there are many."""
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         counts = Counter(row.status for row in self.rows.values())
-        summary = Text(f"{self.title}  ", style="bold")
+        summary = Text(f"{printable(self.title, newlines=False)}  ", style="bold")
         for status in _ORDER:
             if counts.get(status):
                 summary.append(f"{status} {counts[status]}  ", style=_STYLES[status])
@@ -93,12 +94,14 @@ class RunView:
         table.add_column("elapsed", no_wrap=True, min_width=7, justify="right")
         table.add_column("last output", no_wrap=True, overflow="ellipsis", max_width=60)
         for row in shown:
+            # Text, not str: a str cell is read as rich markup, and task text is not ours.
+            last = row.error if row.status == "failed" and row.error else row.last_line
             table.add_row(
-                row.label,
+                Text(printable(row.label, newlines=False)),
                 Text(row.status, style=_STYLES.get(row.status, "")),
                 f"{row.progress:>3}%",
                 _elapsed(row, now),
-                row.error if row.status == "failed" and row.error else row.last_line,
+                Text(printable(last, newlines=False)),
             )
         return Group(summary, table)
 
