@@ -182,3 +182,23 @@ async def test_a_group_brought_back_by_a_refused_change_goes_again_at_the_next_w
     await service.run()
 
     assert finished.id not in in_memory(service) and other.id not in in_memory(service)
+
+
+async def test_the_id_of_a_deleted_task_can_be_used_again_without_mixing_groups(make_service):
+    service = await make_service()
+    root = await service.create_task("root", "", task_id="root")
+    await service.create_task("first child", "", task_id="child", depends_on=[root.id])
+    await service.pause_task("child")
+    await service.delete_task("child")
+    await service.create_task("second child", "", task_id="child")
+    await service.pause_task("child")
+
+    service.start_task_execution(root.id)
+    await service.wait_for_task(root.id)
+    await service.create_task("other", "", task_id="other")
+    service.start_task_execution("other")
+    await service.wait_for_task("other")
+
+    assert "child" in in_memory(service)
+    assert (await service.get_task("child")).name == "second child"
+    assert (await service.get_task("child")).metadata.status is TaskStatus.PAUSED
