@@ -1,16 +1,28 @@
-"""The Dask executor, coordinator side: submit provider calls, relay their context, steer them.
+"""The Dask executor, coordinator side: batch provider calls, relay their context, steer them.
 
-Each provider call becomes one Dask task (``_dask_worker.run_on_worker``). What the provider
-reports through its context travels back as structured events on a topic of its own
-(``worker.log_event`` / ``client.subscribe_topic``) and is applied here, in order, to the real
-context, so the store and the event stream are written by the coordinator only. Pause and cancel
-travel out as two Dask ``Event``s per call, which the worker polls every 0.1 s.
+Calls are not submitted one by one: ``execute`` puts each in a pending batch, and the batch goes
+to the cluster as ONE Dask task (``_dask_worker.run_batch``) once it holds ``batch_size`` calls,
+or ``linger`` seconds after its first call. When none of this executor's calls is running on the
+cluster the batch goes at the end of the current loop tick instead, so a lone call (a chain of
+tasks) does not wait for the linger. A flush is split into at least one batch per worker so that
+a burst of calls spreads over the cluster.
+
+What a provider reports travels back on ONE topic per executor (``worker.log_event`` /
+``client.subscribe_topic``) as messages tagged with the call's key, and is applied here, in
+order, to the real context, so the store and the event stream are written by the coordinator
+only. A call's ``end`` message carries its outcome, so it finishes without waiting for its
+batch-mates. Cancel, pause and drop travel out through one record per executor on the scheduler
+(``set_metadata``), rewritten when a flag changes and polled by every running batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
+import pickle
 import uuid
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -23,17 +35,21 @@ if TYPE_CHECKING:
 
     from hookspecs.models import OrchestratedTask
     from hookspecs.provider import AgentProvider, ProviderTaskExecutionContext
+    from orchestrator._dask_worker import CallSpec, Outcome
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to reach a scheduler before giving up."""
 _POLL = 0.05
-_END_WAIT = 5.0
 
 
 class DaskExecutor:
     """Runs provider calls on a Dask cluster: the scheduler at ``address``, or a local cluster
-    started for this service (in-process threads unless ``processes=True``). A worker runs at
-    most ``threads_per_worker`` provider calls at once."""
+    started for this service (in-process threads unless ``processes=True``).
+
+    Calls are sent in batches of up to ``batch_size``, each batch one Dask task that runs its
+    calls concurrently on the worker's event loop; a call waits at most ``linger`` seconds for
+    batch-mates. ``batch_size=1`` sends every call as a Dask task of its own. A worker runs at
+    most ``threads_per_worker`` batches at once."""
 
     name = "dask"
 
@@ -45,17 +61,37 @@ class DaskExecutor:
         n_workers: int | None = None,
         threads_per_worker: int = 8,
         connect_timeout: float = CONNECT_TIMEOUT,
+        batch_size: int = 32,
+        linger: float = 0.002,
     ) -> None:
+        if batch_size < 1 or linger < 0:
+            raise ConfigurationError("The dask executor needs batch_size ≥ 1 and linger ≥ 0")
         self.threads_per_worker = threads_per_worker
         self.address = address
         self.connect_timeout = connect_timeout
         self.processes = processes
         self.n_workers = n_workers
+        self.batch_size = batch_size
+        self.linger = linger
         self.client: Any = None
         self._cluster: Any = None
         self.describe_origin: Callable[[AgentProvider], str] = origin_of
         """Names where a provider comes from (its distribution), for a worker that lacks it."""
-        self._futures: set[Any] = set()
+        self.batches_sent = 0
+        """Dask tasks submitted so far (each one batch of calls)."""
+        self._name = f"dagorch-{uuid.uuid4().hex[:12]}"
+        self._topic, self._control = self._name, f"{self._name}-control"
+        self._numbers = itertools.count()
+        self._calls: dict[str, _Call] = {}
+        """Calls with a worker side that may still run: waited for, or dropped but not ended."""
+        self._pending: list[_Call] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._running = 0
+        """Calls submitted whose end has not arrived."""
+        self._batches: set[_Batch] = set()
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._steering: asyncio.Task[None] | None = None
+        self._published: dict[str, list[str]] = {}
 
     async def start(self) -> None:
         """Connect to the scheduler (or start a local cluster); a clear error if it fails."""
@@ -66,7 +102,7 @@ class DaskExecutor:
             raise ConfigurationError(
                 "The dask executor needs Dask: pip install 'dagorch[dask]'"
             ) from None
-        # A worker that dies fails its task at once; the task's own retry policy decides next.
+        # A worker that dies fails its calls at once; each task's own retry policy decides next.
         dask.config.set({"distributed.scheduler.allowed-failures": 0})
         try:
             if self.address:
@@ -88,78 +124,200 @@ class DaskExecutor:
             await self.stop()
             where = self.address or "a local cluster"
             raise ConfigurationError(f"Cannot reach the Dask scheduler at {where}: {exc}") from None
+        # Sent before any batch on the same ordered stream, so no report can beat it there.
+        self.client.subscribe_topic(self._topic, self._on_event)
 
     async def stop(self) -> None:
         """Close the client (and the local cluster, when this executor started one)."""
         client, cluster, self.client, self._cluster = self.client, self._cluster, None, None
-        if client is not None and self._futures:
-            with contextlib.suppress(Exception), anyio.move_on_after(2):
-                await client.cancel(list(self._futures))
-        self._futures.clear()
-        with contextlib.suppress(Exception):
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        tasks = [*self._watchers, *([self._steering] if self._steering else [])]
+        for task in tasks:
+            task.cancel()
+        with anyio.CancelScope(shield=True):
+            await asyncio.gather(*tasks, return_exceptions=True)
+            futures = [batch.future for batch in self._batches]
+            self._batches.clear()
+            if client is not None and futures:
+                with contextlib.suppress(Exception), anyio.move_on_after(2):
+                    await client.cancel(futures)
             if client is not None:
-                await client.close()
-        with contextlib.suppress(Exception):
-            if cluster is not None:
-                await cluster.close()
+                with contextlib.suppress(Exception):  # not subscribed when it never connected
+                    client.unsubscribe_topic(self._topic)
+                with contextlib.suppress(Exception):
+                    await client.close()
+            with contextlib.suppress(Exception):
+                if cluster is not None:
+                    await cluster.close()
 
     async def execute(
         self, provider: AgentProvider, task: OrchestratedTask, ctx: ProviderTaskExecutionContext
     ) -> Any:
-        """Run the call on a worker, relaying its context until it ends."""
-        from distributed import Event, KilledWorker
+        """Run the call on a worker (in a batch), relaying its context until it ends."""
+        from orchestrator._dask_worker import CallSpec
 
-        from orchestrator._dask_worker import run_on_worker
-
-        client = self.client
-        if client is None:
+        if self.client is None:
             raise ProviderError("The dask executor is not started", retryable=False)
-        key = f"dagorch-{task.id}-{uuid.uuid4().hex[:8]}"
-        relay = _Relay(ctx)
-        client.subscribe_topic(key, relay.receive)
-        cancel, pause = Event(f"{key}-cancel", client=client), Event(f"{key}-pause", client=client)
-        future = client.submit(
-            run_on_worker,
+        key = f"c{next(self._numbers)}"
+        spec = CallSpec(
+            key,
             provider.id,
             self.describe_origin(provider),
             task,
             dict(ctx.upstream_results),
             ctx.attempt,
             ctx.working_directory,
-            key,
-            key=key,
+        )
+        call = self._calls[key] = _Call(spec, ctx)
+        self._enqueue(call)
+        if self._steering is None:
+            self._steering = asyncio.get_running_loop().create_task(self._steer())
+        try:
+            return await call.finish()
+        finally:
+            if call.batch is None:
+                with contextlib.suppress(ValueError):
+                    self._pending.remove(call)
+            if call.ended or call.batch is None:
+                del self._calls[key]
+            else:
+                # Given up here (its timeout, the grace period, the service stopping): the
+                # worker hears "dropped" through the control record and cancels it there.
+                call.abandon()
+
+    # -- batching -----------------------------------------------------------------------------
+
+    def _enqueue(self, call: _Call) -> None:
+        self._pending.append(call)
+        if len(self._pending) >= self.batch_size:
+            self._flush()
+        elif self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            if self._running == 0:
+                self._flush_handle = loop.call_soon(self._flush)
+            else:
+                self._flush_handle = loop.call_later(self.linger, self._flush)
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        pending, self._pending = self._pending, []
+        if not pending or self.client is None:
+            for call in pending:
+                call.put({"kind": "failed", "error": ProviderError("The dask executor stopped")})
+            return
+        workers = int(self.client.scheduler_info().get("n_workers") or 1)
+        count = max(-(-len(pending) // self.batch_size), min(len(pending), workers))
+        size = -(-len(pending) // count)
+        for first in range(0, len(pending), size):
+            self._submit(pending[first : first + size])
+
+    def _submit(self, calls: list[_Call]) -> None:
+        from distributed.protocol.pickle import dumps
+
+        from orchestrator._dask_worker import run_batch
+
+        # Pickled here: Dask pickles a task's arguments anyway, but walks them first looking
+        # for futures, which costs more than the pickling for a batch of task models.
+        payload = dumps([call.spec for call in calls])
+        future = self.client.submit(
+            run_batch,
+            self._topic,
+            self._control,
+            payload,
+            key=f"dagorch-batch-{uuid.uuid4().hex}",
             pure=False,
         )
-        self._futures.add(future)
+        batch = _Batch(calls, future)
+        for call in calls:
+            call.batch = batch
+        self._running += len(calls)
+        self.batches_sent += 1
+        self._batches.add(batch)
+        watcher = asyncio.get_running_loop().create_task(self._watch(batch))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    async def _watch(self, batch: _Batch) -> None:
+        """Wait for the batch's Dask task; fail the calls it left without an outcome."""
+        from distributed import KilledWorker
+
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(relay.pump)
-                group.start_soon(_steer, ctx, cancel, pause)
-                try:
-                    result = await future
-                except KilledWorker as exc:
-                    raise ProviderError(f"The Dask worker running the task died: {exc}") from None
-                finally:
-                    with anyio.move_on_after(_END_WAIT):
-                        await relay.ended.wait()
-                    group.cancel_scope.cancel()
-        except BaseExceptionGroup as failed:
-            first: BaseException = failed
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
-            raise first from None
+            held: dict[str, Outcome] = await batch.future
+        except KilledWorker as exc:
+            self._end(batch, {}, f"The Dask worker running the task died: {exc}")
+        except Exception as exc:
+            self._end(batch, {}, f"The Dask task running the call failed: {exc!r}")
+        except BaseException:
+            self._end(batch, {}, "The dask executor stopped before the call ended")
+            raise
+        else:
+            self._end(batch, held, "The Dask worker ended the batch without the call's outcome")
+
+    def _end(self, batch: _Batch, held: dict[str, Outcome], failure: str) -> None:
+        self._batches.discard(batch)
+        for call in batch.calls:
+            outcome = held.get(call.spec.key)
+            if outcome is not None:
+                call.put({"kind": "end", "outcome": outcome})
+            elif not call.ended:
+                call.put({"kind": "failed", "error": ProviderError(failure)})
+            self._settle(call)
+            if call.abandoned:
+                self._calls.pop(call.spec.key, None)
+
+    def _settle(self, call: _Call) -> None:
+        if not call.ended:
+            call.ended = True
+            self._running -= 1
+
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        """The topic's handler (on the coordinator's loop): hand each message to its call."""
+        calls = self._calls
+        for key, message in pickle.loads(event[1]):
+            call = calls.get(key)
+            if call is None:
+                continue
+            if message.get("kind") == "end":
+                self._settle(call)
+                if call.abandoned:
+                    del calls[key]
+            call.put(message)
+
+    # -- steering -----------------------------------------------------------------------------
+
+    async def _steer(self) -> None:
+        """Keep the control record in step with the calls' cancel and pause flags (checked every
+        50 ms) and with the dropped calls, while any call is live."""
+        try:
+            while True:
+                record = self._record()
+                client = self.client
+                if record != self._published and client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.set_metadata(self._control, record)
+                        self._published = record
+                if not self._calls:
+                    return
+                await asyncio.sleep(_POLL)
         finally:
-            self._futures.discard(future)
-            with anyio.CancelScope(shield=True):
-                if not future.done():
-                    with contextlib.suppress(Exception):
-                        await future.cancel()
-                with contextlib.suppress(Exception):
-                    client.unsubscribe_topic(key)
-                for event in (cancel, pause):
-                    with contextlib.suppress(Exception):
-                        await event.clear()
-        return result
+            self._steering = None
+
+    def _record(self) -> dict[str, list[str]]:
+        cancelled: list[str] = []
+        paused: list[str] = []
+        dropped: list[str] = []
+        for key, call in self._calls.items():
+            if call.abandoned:
+                dropped.append(key)
+            elif call.ctx.is_cancelled():
+                cancelled.append(key)
+            elif call.ctx.is_paused():
+                paused.append(key)
+        named = {"cancelled": cancelled, "paused": paused, "dropped": dropped}
+        return {flag: keys for flag, keys in named.items() if keys}
 
 
 def origin_of(provider: AgentProvider) -> str:
@@ -167,40 +325,56 @@ def origin_of(provider: AgentProvider) -> str:
     return f"module {type(provider).__module__}"
 
 
-async def _steer(ctx: ProviderTaskExecutionContext, cancel: Any, pause: Any) -> None:
-    """Mirror the task's cancel and pause flags into the call's Dask events."""
-    paused = False
-    while True:
-        if ctx.is_cancelled():
-            await cancel.set()
-            return
-        now = ctx.is_paused()
-        if now != paused:
-            await (pause.set() if now else pause.clear())
-            paused = now
-        await anyio.sleep(_POLL)
+class _Batch:
+    """Calls sent together as one Dask task."""
+
+    __slots__ = ("calls", "future")
+
+    def __init__(self, calls: list[_Call], future: Any) -> None:
+        self.calls = calls
+        self.future = future
 
 
-class _Relay:
-    """Applies the worker's context messages to the real context, in the order they were sent."""
+class _Call:
+    """One provider call, coordinator side: the worker's messages for it, applied in order to
+    the real context."""
 
-    def __init__(self, ctx: ProviderTaskExecutionContext) -> None:
+    __slots__ = ("_inbox", "_steps", "_waiter", "abandoned", "batch", "ctx", "ended", "spec")
+
+    def __init__(self, spec: CallSpec, ctx: ProviderTaskExecutionContext) -> None:
+        self.spec = spec
         self.ctx = ctx
-        self.ended = anyio.Event()
-        self._send, self._receive = anyio.create_memory_object_stream[dict[str, Any]](1 << 20)
+        self.batch: _Batch | None = None
+        self.ended = False
+        """The worker side is over (its end arrived, or its batch ended)."""
+        self.abandoned = False
+        self._inbox: deque[dict[str, Any]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._steps: dict[str, str | None] = {}
 
-    def receive(self, event: tuple[float, Any]) -> None:
-        """The topic handler (called on the coordinator's event loop)."""
-        message = event[1]
-        if isinstance(message, dict):
-            with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError):
-                self._send.send_nowait(message)
+    def put(self, message: dict[str, Any]) -> None:
+        """Queue a message from the worker (or the batch's own end) for ``finish``."""
+        if self.abandoned:
+            return
+        self._inbox.append(message)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
-    async def pump(self) -> None:
-        async for message in self._receive:
+    def abandon(self) -> None:
+        """Nobody waits for this call any more: drop what arrives for it."""
+        self.abandoned = True
+        self._inbox.clear()
+
+    async def finish(self) -> Any:
+        """Apply the call's messages to the context until its outcome arrives; return it."""
+        ctx = self.ctx
+        while True:
+            while not self._inbox:
+                self._waiter = asyncio.get_running_loop().create_future()
+                await self._waiter
+            message = self._inbox.popleft()
             kind = message.get("kind")
-            ctx = self.ctx
             if kind == "output":
                 await ctx.append_output(str(message.get("text", "")))
             elif kind == "progress":
@@ -211,5 +385,26 @@ class _Relay:
                 step = self._steps.get(str(message["id"]), str(message["id"]))
                 if step is not None:
                     await ctx.update_step(step, message["status"], message.get("output"))
-            elif kind == "end":
-                self.ended.set()
+            elif kind == "failed":
+                raise message["error"]
+            elif kind == "end" and "outcome" in message:
+                return _unpack(message["outcome"])
+            # An end without an outcome: it is held in the batch's result, which follows.
+
+
+def _unpack(outcome: Outcome | list[Any]) -> Any:
+    """The result a worker sent, or raise the error it sent."""
+    from distributed.protocol.pickle import loads
+
+    kind, data = outcome
+    try:
+        value = loads(data)
+    except Exception as exc:
+        raise ProviderError(
+            f"The task's {kind} could not be read back from the Dask worker: "
+            f"{type(exc).__name__}: {exc}",
+            retryable=False,
+        ) from None
+    if kind == "error":
+        raise value if isinstance(value, BaseException) else ProviderError(repr(value))
+    return value
