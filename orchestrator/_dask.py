@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hookspecs.provider import ProviderError
+from orchestrator._dask_worker import CallSpec, Outcome, dumps, hand_over, run_batch, take
 from orchestrator.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
     from hookspecs.models import OrchestratedTask
     from hookspecs.provider import AgentProvider, ProviderTaskExecutionContext
-    from orchestrator._dask_worker import CallSpec, Outcome
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to reach a scheduler before giving up."""
@@ -61,8 +61,8 @@ class DaskExecutor:
         n_workers: int | None = None,
         threads_per_worker: int = 8,
         connect_timeout: float = CONNECT_TIMEOUT,
-        batch_size: int = 32,
-        linger: float = 0.002,
+        batch_size: int = 64,
+        linger: float = 0.005,
     ) -> None:
         if batch_size < 1 or linger < 0:
             raise ConfigurationError("The dask executor needs batch_size ≥ 1 and linger ≥ 0")
@@ -86,12 +86,15 @@ class DaskExecutor:
         """Calls with a worker side that may still run: waited for, or dropped but not ended."""
         self._pending: list[_Call] = []
         self._flush_handle: asyncio.Handle | None = None
+        self._flush_soon = False
         self._running = 0
         """Calls submitted whose end has not arrived."""
         self._batches: set[_Batch] = set()
         self._watchers: set[asyncio.Task[None]] = set()
         self._steering: asyncio.Task[None] | None = None
         self._published: dict[str, list[str]] = {}
+        self._in_process = False
+        """The workers run in this process: calls and reports are handed over, not pickled."""
 
     async def start(self) -> None:
         """Connect to the scheduler (or start a local cluster); a clear error if it fails."""
@@ -120,6 +123,7 @@ class DaskExecutor:
                     dashboard_address=None,
                 )
                 self.client = await Client(self._cluster, asynchronous=True)
+                self._in_process = not self.processes
         except (OSError, TimeoutError) as exc:
             await self.stop()
             where = self.address or "a local cluster"
@@ -155,8 +159,6 @@ class DaskExecutor:
         self, provider: AgentProvider, task: OrchestratedTask, ctx: ProviderTaskExecutionContext
     ) -> Any:
         """Run the call on a worker (in a batch), relaying its context until it ends."""
-        from orchestrator._dask_worker import CallSpec
-
         if self.client is None:
             raise ProviderError("The dask executor is not started", retryable=False)
         key = f"c{next(self._numbers)}"
@@ -190,19 +192,24 @@ class DaskExecutor:
 
     def _enqueue(self, call: _Call) -> None:
         self._pending.append(call)
-        if len(self._pending) >= self.batch_size:
+        pending = len(self._pending)
+        if pending >= self.batch_size:
             self._flush()
+        elif pending >= self._running:
+            # As many waiting as running (none running: a chain's next call): worth sending
+            # without the linger, once the calls made in this loop tick have joined.
+            if not self._flush_soon:
+                if self._flush_handle is not None:
+                    self._flush_handle.cancel()
+                self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+                self._flush_soon = True
         elif self._flush_handle is None:
-            loop = asyncio.get_running_loop()
-            if self._running == 0:
-                self._flush_handle = loop.call_soon(self._flush)
-            else:
-                self._flush_handle = loop.call_later(self.linger, self._flush)
+            self._flush_handle = asyncio.get_running_loop().call_later(self.linger, self._flush)
 
     def _flush(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
-            self._flush_handle = None
+            self._flush_handle, self._flush_soon = None, False
         pending, self._pending = self._pending, []
         if not pending or self.client is None:
             for call in pending:
@@ -215,13 +222,10 @@ class DaskExecutor:
             self._submit(pending[first : first + size])
 
     def _submit(self, calls: list[_Call]) -> None:
-        from distributed.protocol.pickle import dumps
-
-        from orchestrator._dask_worker import run_batch
-
         # Pickled here: Dask pickles a task's arguments anyway, but walks them first looking
         # for futures, which costs more than the pickling for a batch of task models.
-        payload = dumps([call.spec for call in calls])
+        specs = [call.spec for call in calls]
+        payload = hand_over(specs) if self._in_process else dumps(specs)
         future = self.client.submit(
             run_batch,
             self._topic,
@@ -244,16 +248,29 @@ class DaskExecutor:
         """Wait for the batch's Dask task; fail the calls it left without an outcome."""
         from distributed import KilledWorker
 
+        future = batch.future
+        held: dict[str, Outcome] = {}
         try:
-            held: dict[str, Outcome] = await batch.future
-        except KilledWorker as exc:
-            self._end(batch, {}, f"The Dask worker running the task died: {exc}")
-        except Exception as exc:
-            self._end(batch, {}, f"The Dask task running the call failed: {exc!r}")
+            # Waits for the task's state only: its result is fetched (a round trip to the
+            # worker) only when some outcome was too large for its end message.
+            error = await future.exception()
+            if error is None and future.status == "finished" and batch.holding:
+                try:
+                    held = await future
+                except Exception as exc:  # the worker holding it is gone
+                    error = exc
         except BaseException:
             self._end(batch, {}, "The dask executor stopped before the call ended")
             raise
+        if isinstance(error, KilledWorker):
+            self._end(batch, {}, f"The Dask worker running the task died: {error}")
+        elif error is not None:
+            self._end(batch, {}, f"The Dask task running the call failed: {error!r}")
+        elif future.status != "finished":
+            self._end(batch, {}, f"The Dask task running the call was {future.status}")
         else:
+            # The worker sends every end message before the task finishes, on the same
+            # ordered streams, so a call without one here has lost it.
             self._end(batch, held, "The Dask worker ended the batch without the call's outcome")
 
     def _end(self, batch: _Batch, held: dict[str, Outcome], failure: str) -> None:
@@ -276,12 +293,15 @@ class DaskExecutor:
     def _on_event(self, event: tuple[float, Any]) -> None:
         """The topic's handler (on the coordinator's loop): hand each message to its call."""
         calls = self._calls
-        for key, message in pickle.loads(event[1]):
+        sent = event[1]
+        for key, message in take(sent) if isinstance(sent, int) else pickle.loads(sent):
             call = calls.get(key)
             if call is None:
                 continue
             if message.get("kind") == "end":
                 self._settle(call)
+                if message.get("held") and call.batch is not None:
+                    call.batch.holding = True
                 if call.abandoned:
                     del calls[key]
             call.put(message)
@@ -328,11 +348,13 @@ def origin_of(provider: AgentProvider) -> str:
 class _Batch:
     """Calls sent together as one Dask task."""
 
-    __slots__ = ("calls", "future")
+    __slots__ = ("calls", "future", "holding")
 
     def __init__(self, calls: list[_Call], future: Any) -> None:
         self.calls = calls
         self.future = future
+        self.holding = False
+        """Some outcome is held in the task's result (it was too large for its message)."""
 
 
 class _Call:
@@ -394,11 +416,13 @@ class _Call:
 
 def _unpack(outcome: Outcome | list[Any]) -> Any:
     """The result a worker sent, or raise the error it sent."""
-    from distributed.protocol.pickle import loads
-
     kind, data = outcome
+    if kind == "value":
+        return data
+    if kind == "raised":
+        raise data
     try:
-        value = loads(data)
+        value = pickle.loads(data)
     except Exception as exc:
         raise ProviderError(
             f"The task's {kind} could not be read back from the Dask worker: "

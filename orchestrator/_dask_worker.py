@@ -18,6 +18,7 @@ waiting), and each batch polls it every 0.1 s.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import pickle
 import uuid
 from collections.abc import Mapping
@@ -32,9 +33,27 @@ from orchestrator.errors import TaskCancelledError
 _POLL = 0.1
 INLINE_LIMIT = 64 * 1024
 """Pickled outcomes up to this many bytes travel in the call's ``end`` message."""
-Outcome = tuple[str, bytes]
-"""``("result", pickled value)`` or ``("error", pickled exception)``."""
+Outcome = tuple[str, Any]
+"""``("result", pickled value)`` or ``("error", pickled exception)``; in this process
+``("value", value)`` or ``("raised", exception)``."""
 _hosts: dict[int, Any] = {}  # one plugin registry per worker process, found once
+_tickets = itertools.count()
+_handed: dict[int, Any] = {}
+
+
+def hand_over(value: Any) -> int:
+    """Leave ``value`` for the other side of an in-process cluster; a ticket to ``take`` it.
+
+    When the workers run in the coordinator's own process, the batch's calls and their reports
+    are handed over here instead of being pickled: nothing crosses a process boundary."""
+    ticket = next(_tickets)
+    _handed[ticket] = value
+    return ticket
+
+
+def take(ticket: int) -> Any:
+    """What ``hand_over`` left under ``ticket`` (once)."""
+    return _handed.pop(ticket)
 
 
 class CallSpec(NamedTuple):
@@ -62,16 +81,17 @@ def _providers() -> Any:
     return host.registry
 
 
-async def run_batch(topic: str, control: str, payload: bytes) -> dict[str, Outcome]:
-    """Run the calls pickled in ``payload`` (a list of ``CallSpec``) here at once, reporting on
-    ``topic`` and obeying the ``control`` record; returns the outcomes too large to have
+async def run_batch(topic: str, control: str, payload: bytes | int) -> dict[str, Outcome]:
+    """Run the calls in ``payload`` (a pickled list of ``CallSpec``, or the ``hand_over``
+    ticket of one when the worker runs in the coordinator's process) here at once, reporting
+    on ``topic`` and obeying the ``control`` record; returns the outcomes too large to have
     travelled in their ``end`` message."""
     from distributed import get_worker
-    from distributed.protocol.pickle import loads
 
     worker = get_worker()
-    calls: list[CallSpec] = loads(payload)
-    outbox = _Outbox(worker, topic)
+    local = isinstance(payload, int)
+    calls: list[CallSpec] = take(payload) if isinstance(payload, int) else pickle.loads(payload)
+    outbox = _Outbox(worker, topic, local)
     contexts = {spec.key: WorkerContext(outbox, spec) for spec in calls}
     held: dict[str, Outcome] = {}
     # Plain asyncio tasks: an anyio task group costs several times more per call, and the
@@ -80,7 +100,7 @@ async def run_batch(topic: str, control: str, payload: bytes) -> dict[str, Outco
     running = []
     for spec in calls:
         ctx = contexts[spec.key]
-        ctx.task = asyncio.ensure_future(_run_one(worker, spec, ctx, held))
+        ctx.task = asyncio.ensure_future(_run_one(worker, spec, ctx, held, local))
         running.append(ctx.task)
     try:
         await asyncio.gather(*running)
@@ -93,8 +113,9 @@ async def run_batch(topic: str, control: str, payload: bytes) -> dict[str, Outco
 
 
 async def _run_one(
-    worker: Any, spec: CallSpec, ctx: WorkerContext, held: dict[str, Outcome]
+    worker: Any, spec: CallSpec, ctx: WorkerContext, held: dict[str, Outcome], local: bool
 ) -> None:
+    pack = _keep if local else _pack
     try:
         provider = _providers().find(spec.provider_id)
         if provider is None:
@@ -104,26 +125,40 @@ async def _run_one(
                 "install that there)",
                 retryable=False,
             )
-        outcome = _pack("result", await provider.execute_task(spec.task, ctx))
+        outcome = pack("result", await provider.execute_task(spec.task, ctx))
     except Exception as exc:  # a call's failure is its own: its batch-mates go on
-        outcome = _pack("error", exc)
+        outcome = pack("error", exc)
     except asyncio.CancelledError:
         if not ctx.dropped:
             raise  # the whole batch is being cancelled
         # Dropped: the coordinator no longer waits for it; its batch-mates go on.
-        outcome = _pack("error", TaskCancelledError(f"Task {spec.task.id} was cancelled"))
-    if len(outcome[1]) > INLINE_LIMIT:
+        outcome = pack("error", TaskCancelledError(f"Task {spec.task.id} was cancelled"))
+    if not local and len(outcome[1]) > INLINE_LIMIT:
         held[spec.key] = outcome
         ctx.send({"kind": "end", "held": True})
     else:
         ctx.send({"kind": "end", "outcome": list(outcome)})
 
 
+def dumps(value: Any) -> bytes:
+    """Pickle ``value``: by reference, else by value (cloudpickle: a lambda, a class made in a
+    test), as Dask does without its extra checks, which cost more than the pickling here."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        import cloudpickle  # type: ignore[import-untyped]
+
+        data: bytes = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return data
+
+
+def _keep(kind: str, value: Any) -> Outcome:
+    return ("value" if kind == "result" else "raised"), value
+
+
 def _pack(kind: str, value: Any) -> Outcome:
     """Pickle an outcome here, one call at a time, so that a value that cannot travel fails
     only its own call (a whole batch's result would fail every call in it)."""
-    from distributed.protocol.pickle import dumps
-
     try:
         return kind, dumps(value)
     except Exception as exc:
@@ -142,6 +177,9 @@ async def _watch(worker: Any, control: str, contexts: Mapping[str, WorkerContext
     # would make a worker client, which outlives the cluster and warns when collected.
     scheduler = worker.scheduler
     while True:
+        # Asked first after one interval: most batches of small calls are over by then, and a
+        # flag set before the batch started is still seen within 0.1 s.
+        await anyio.sleep(_POLL)
         try:
             record = await scheduler.get_metadata(keys=[control], default=None)
         except Exception:
@@ -159,15 +197,15 @@ async def _watch(worker: Any, control: str, contexts: Mapping[str, WorkerContext
                 paused=key in paused,
                 dropped=key in dropped,
             )
-        await anyio.sleep(_POLL)
 
 
 class _Outbox:
     """Gathers a batch's messages and sends those of one loop tick as one event, in order."""
 
-    def __init__(self, worker: Any, topic: str) -> None:
+    def __init__(self, worker: Any, topic: str, local: bool) -> None:
         self._worker = worker
         self._topic = topic
+        self._local = local
         self._pending: list[list[Any]] = []
         self._scheduled = False
 
@@ -183,7 +221,8 @@ class _Outbox:
             pending, self._pending = self._pending, []
             # Pickled here in one go: Dask would otherwise walk every message twice on its
             # way (worker to scheduler to client) looking for objects to serialise.
-            self._worker.log_event(self._topic, pickle.dumps(pending))
+            sent = hand_over(pending) if self._local else pickle.dumps(pending)
+            self._worker.log_event(self._topic, sent)
 
 
 class WorkerContext:
