@@ -1,18 +1,15 @@
 """The Dask executor, coordinator side: batch provider calls, relay their context, steer them.
 
-Calls are not submitted one by one: ``execute`` puts each in a pending batch, and the batch goes
-to the cluster as ONE Dask task (``_dask_worker.run_batch``) once it holds ``batch_size`` calls,
-or ``linger`` seconds after its first call. When none of this executor's calls is running on the
-cluster the batch goes at the end of the current loop tick instead, so a lone call (a chain of
-tasks) does not wait for the linger. A flush is split into at least one batch per worker so that
-a burst of calls spreads over the cluster.
+``execute`` queues each call; the queue goes to the cluster as Dask tasks (``run_batch``) of
+many calls each: at ``batch_size`` calls, at the end of the loop tick once as many calls wait as
+run (none running: a chain's next call goes at once), else ``linger`` seconds after the first.
+A flush makes at least one batch per worker, so a burst spreads over the cluster.
 
-What a provider reports travels back on ONE topic per executor (``worker.log_event`` /
-``client.subscribe_topic``) as messages tagged with the call's key, and is applied here, in
-order, to the real context, so the store and the event stream are written by the coordinator
-only. A call's ``end`` message carries its outcome, so it finishes without waiting for its
-batch-mates. Cancel, pause and drop travel out through one record per executor on the scheduler
-(``set_metadata``), rewritten when a flag changes and polled by every running batch.
+Reports travel back on ONE topic per executor (``worker.log_event``), tagged with the call's
+key, and are applied here in order to the real context: only the coordinator writes the store.
+A call's ``end`` message carries its outcome, so it never waits for its batch-mates. Cancel,
+pause and drop go out through one record per executor on the scheduler (``set_metadata``),
+rewritten when a flag changes and polled by every running batch.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hookspecs.provider import ProviderError
-from orchestrator._dask_worker import CallSpec, Outcome, dumps, hand_over, run_batch, take
+from orchestrator import _dask_worker as wire
 from orchestrator.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -134,8 +131,7 @@ class DaskExecutor:
     async def stop(self) -> None:
         """Close the client (and the local cluster, when this executor started one)."""
         client, cluster, self.client, self._cluster = self.client, self._cluster, None, None
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
+        self._flush()  # with no client: fails the calls still waiting for a batch
         tasks = [*self._watchers, *([self._steering] if self._steering else [])]
         for task in tasks:
             task.cancel()
@@ -162,7 +158,7 @@ class DaskExecutor:
         if self.client is None:
             raise ProviderError("The dask executor is not started", retryable=False)
         key = f"c{next(self._numbers)}"
-        spec = CallSpec(
+        spec = wire.CallSpec(
             key,
             provider.id,
             self.describe_origin(provider),
@@ -225,9 +221,9 @@ class DaskExecutor:
         # Pickled here: Dask pickles a task's arguments anyway, but walks them first looking
         # for futures, which costs more than the pickling for a batch of task models.
         specs = [call.spec for call in calls]
-        payload = hand_over(specs) if self._in_process else dumps(specs)
+        payload = wire.hand_over(specs) if self._in_process else wire.dumps(specs)
         future = self.client.submit(
-            run_batch,
+            wire.run_batch,
             self._topic,
             self._control,
             payload,
@@ -249,7 +245,7 @@ class DaskExecutor:
         from distributed import KilledWorker
 
         future = batch.future
-        held: dict[str, Outcome] = {}
+        held: dict[str, wire.Outcome] = {}
         try:
             # Waits for the task's state only: its result is fetched (a round trip to the
             # worker) only when some outcome was too large for its end message.
@@ -273,7 +269,7 @@ class DaskExecutor:
             # ordered streams, so a call without one here has lost it.
             self._end(batch, held, "The Dask worker ended the batch without the call's outcome")
 
-    def _end(self, batch: _Batch, held: dict[str, Outcome], failure: str) -> None:
+    def _end(self, batch: _Batch, held: dict[str, wire.Outcome], failure: str) -> None:
         self._batches.discard(batch)
         for call in batch.calls:
             outcome = held.get(call.spec.key)
@@ -294,7 +290,7 @@ class DaskExecutor:
         """The topic's handler (on the coordinator's loop): hand each message to its call."""
         calls = self._calls
         sent = event[1]
-        for key, message in take(sent) if isinstance(sent, int) else pickle.loads(sent):
+        for key, message in wire.take(sent) if isinstance(sent, int) else pickle.loads(sent):
             call = calls.get(key)
             if call is None:
                 continue
@@ -326,18 +322,15 @@ class DaskExecutor:
             self._steering = None
 
     def _record(self) -> dict[str, list[str]]:
-        cancelled: list[str] = []
-        paused: list[str] = []
-        dropped: list[str] = []
+        record: dict[str, list[str]] = {}
         for key, call in self._calls.items():
             if call.abandoned:
-                dropped.append(key)
+                record.setdefault("dropped", []).append(key)
             elif call.ctx.is_cancelled():
-                cancelled.append(key)
+                record.setdefault("cancelled", []).append(key)
             elif call.ctx.is_paused():
-                paused.append(key)
-        named = {"cancelled": cancelled, "paused": paused, "dropped": dropped}
-        return {flag: keys for flag, keys in named.items() if keys}
+                record.setdefault("paused", []).append(key)
+        return record
 
 
 def origin_of(provider: AgentProvider) -> str:
@@ -363,7 +356,7 @@ class _Call:
 
     __slots__ = ("_inbox", "_steps", "_waiter", "abandoned", "batch", "ctx", "ended", "spec")
 
-    def __init__(self, spec: CallSpec, ctx: ProviderTaskExecutionContext) -> None:
+    def __init__(self, spec: wire.CallSpec, ctx: ProviderTaskExecutionContext) -> None:
         self.spec = spec
         self.ctx = ctx
         self.batch: _Batch | None = None
@@ -410,25 +403,5 @@ class _Call:
             elif kind == "failed":
                 raise message["error"]
             elif kind == "end" and "outcome" in message:
-                return _unpack(message["outcome"])
+                return wire.unpack(message["outcome"])
             # An end without an outcome: it is held in the batch's result, which follows.
-
-
-def _unpack(outcome: Outcome | list[Any]) -> Any:
-    """The result a worker sent, or raise the error it sent."""
-    kind, data = outcome
-    if kind == "value":
-        return data
-    if kind == "raised":
-        raise data
-    try:
-        value = pickle.loads(data)
-    except Exception as exc:
-        raise ProviderError(
-            f"The task's {kind} could not be read back from the Dask worker: "
-            f"{type(exc).__name__}: {exc}",
-            retryable=False,
-        ) from None
-    if kind == "error":
-        raise value if isinstance(value, BaseException) else ProviderError(repr(value))
-    return value

@@ -171,6 +171,26 @@ def _pack(kind: str, value: Any) -> Outcome:
         return "error", dumps(error)
 
 
+def unpack(outcome: Outcome | list[Any]) -> Any:
+    """On the coordinator: the result an ``end`` message carried, or raise the error it did."""
+    kind, data = outcome
+    if kind == "value":
+        return data
+    if kind == "raised":
+        raise data
+    try:
+        value = pickle.loads(data)
+    except Exception as exc:
+        raise ProviderError(
+            f"The task's {kind} could not be read back from the Dask worker: "
+            f"{type(exc).__name__}: {exc}",
+            retryable=False,
+        ) from None
+    if kind == "error":
+        raise value if isinstance(value, BaseException) else ProviderError(repr(value))
+    return value
+
+
 async def _watch(worker: Any, control: str, contexts: Mapping[str, WorkerContext]) -> None:
     """Mirror the executor's control record into this batch's contexts every 0.1 s."""
     # Asked straight through the worker's own connection to the scheduler: a Dask object here
