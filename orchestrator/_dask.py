@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import pickle
 import uuid
@@ -77,8 +78,8 @@ class DaskExecutor:
         """Names where a provider comes from (its distribution), for a worker that lacks it."""
         self.batches_sent = 0
         """Dask tasks submitted so far (each one batch of calls)."""
-        self._name = f"dagorch-{uuid.uuid4().hex[:12]}"
-        self._topic, self._control = self._name, f"{self._name}-control"
+        self._topic = f"dagorch-{uuid.uuid4().hex[:12]}"
+        self._control = f"{self._topic}-control"
         self._numbers = itertools.count()
         self._calls: dict[str, _Call] = {}
         """Calls with a worker side that may still run: waited for, or dropped but not ended."""
@@ -122,6 +123,8 @@ class DaskExecutor:
                 )
                 self.client = await Client(self._cluster, asynchronous=True)
                 self._in_process = not self.processes
+                if self._in_process:
+                    wire.open_handover(self._topic)
         except (OSError, TimeoutError) as exc:
             await self.stop()
             where = self.address or "a local cluster"
@@ -155,6 +158,7 @@ class DaskExecutor:
             with contextlib.suppress(Exception):
                 if cluster is not None:
                     await cluster.close()
+            wire.close_handover(self._topic)
 
     async def execute(
         self, provider: AgentProvider, task: OrchestratedTask, ctx: ProviderTaskExecutionContext
@@ -226,7 +230,8 @@ class DaskExecutor:
         # Pickled here: Dask pickles a task's arguments anyway, but walks them first looking
         # for futures, which costs more than the pickling for a batch of task models.
         specs = [call.spec for call in calls]
-        payload = wire.hand_over(specs) if self._in_process else wire.dumps(specs)
+        ticket = wire.hand_over(self._topic, specs) if self._in_process else None
+        payload = wire.dumps(specs) if ticket is None else ticket
         future = self.client.submit(
             wire.run_batch,
             self._topic,
@@ -293,9 +298,9 @@ class DaskExecutor:
 
     def _on_event(self, event: tuple[float, Any]) -> None:
         """The topic's handler (on the coordinator's loop): hand each message to its call."""
-        calls = self._calls
-        sent = event[1]
-        for key, message in wire.take(sent) if isinstance(sent, int) else pickle.loads(sent):
+        calls, sent = self._calls, event[1]
+        messages = wire.take(self._topic, sent) if isinstance(sent, int) else pickle.loads(sent)
+        for key, message in messages:
             call = calls.get(key)
             if call is None:
                 continue
@@ -343,16 +348,14 @@ def origin_of(provider: AgentProvider) -> str:
     return f"module {type(provider).__module__}"
 
 
+@dataclasses.dataclass(eq=False, slots=True)
 class _Batch:
-    """Calls sent together as one Dask task."""
+    """Calls sent together as one Dask task (``holding``: an outcome too large for its end
+    message is in the task's result)."""
 
-    __slots__ = ("calls", "future", "holding")
-
-    def __init__(self, calls: list[_Call], future: Any) -> None:
-        self.calls = calls
-        self.future = future
-        self.holding = False
-        """Some outcome is held in the task's result (it was too large for its message)."""
+    calls: list[_Call]
+    future: Any
+    holding: bool = False
 
 
 class _Call:

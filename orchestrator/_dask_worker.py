@@ -38,22 +38,35 @@ Outcome = tuple[str, Any]
 ``("value", value)`` or ``("raised", exception)``."""
 _hosts: dict[int, Any] = {}  # one plugin registry per worker process, found once
 _tickets = itertools.count()
-_handed: dict[int, Any] = {}
+_handed: dict[str, dict[int, Any]] = {}  # per executor topic, while the executor runs
 
 
-def hand_over(value: Any) -> int:
-    """Leave ``value`` for the other side of an in-process cluster; a ticket to ``take`` it.
+def open_handover(topic: str) -> None:
+    """Let the executor reporting on ``topic`` and its in-process workers hand objects over.
 
-    When the workers run in the coordinator's own process, the batch's calls and their reports
-    are handed over here instead of being pickled: nothing crosses a process boundary."""
+    When the workers run in the coordinator's own process, a batch's calls and their reports
+    are left here instead of being pickled: nothing crosses a process boundary."""
+    _handed[topic] = {}
+
+
+def close_handover(topic: str) -> None:
+    """Forget what is still left for ``topic`` (its executor stopped: nobody will take it)."""
+    _handed.pop(topic, None)
+
+
+def hand_over(topic: str, value: Any) -> int | None:
+    """Leave ``value`` for the other side; a ticket to ``take`` it (None: ``topic`` is closed)."""
+    box = _handed.get(topic)
+    if box is None:
+        return None
     ticket = next(_tickets)
-    _handed[ticket] = value
+    box[ticket] = value
     return ticket
 
 
-def take(ticket: int) -> Any:
+def take(topic: str, ticket: int) -> Any:
     """What ``hand_over`` left under ``ticket`` (once)."""
-    return _handed.pop(ticket)
+    return _handed[topic].pop(ticket)
 
 
 class CallSpec(NamedTuple):
@@ -90,7 +103,9 @@ async def run_batch(topic: str, control: str, payload: bytes | int) -> dict[str,
 
     worker = get_worker()
     local = isinstance(payload, int)
-    calls: list[CallSpec] = take(payload) if isinstance(payload, int) else pickle.loads(payload)
+    calls: list[CallSpec] = (
+        take(topic, payload) if isinstance(payload, int) else pickle.loads(payload)
+    )
     outbox = _Outbox(worker, topic, local)
     contexts = {spec.key: WorkerContext(outbox, spec) for spec in calls}
     held: dict[str, Outcome] = {}
@@ -241,8 +256,9 @@ class _Outbox:
             pending, self._pending = self._pending, []
             # Pickled here in one go: Dask would otherwise walk every message twice on its
             # way (worker to scheduler to client) looking for objects to serialise.
-            sent = hand_over(pending) if self._local else pickle.dumps(pending)
-            self._worker.log_event(self._topic, sent)
+            sent = hand_over(self._topic, pending) if self._local else pickle.dumps(pending)
+            if sent is not None:  # None: the executor stopped, nobody listens
+                self._worker.log_event(self._topic, sent)
 
 
 class WorkerContext:
