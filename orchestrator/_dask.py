@@ -224,7 +224,18 @@ class DaskExecutor:
         count = max(-(-len(pending) // self.batch_size), min(len(pending), workers))
         size = -(-len(pending) // count)
         for first in range(0, len(pending), size):
-            self._submit(pending[first : first + size])
+            self._send(pending[first : first + size])
+
+    def _send(self, calls: list[_Call]) -> None:
+        try:
+            self._submit(calls)
+        except Exception as exc:  # run from the loop: nobody else would see it
+            if len(calls) > 1:  # e.g. one task that cannot be pickled: the others still go
+                for call in calls:
+                    self._send([call])
+            else:
+                error = ProviderError(f"Sending the call to Dask failed: {exc!r}")
+                calls[0].put({"kind": "failed", "error": error})
 
     def _submit(self, calls: list[_Call]) -> None:
         # Pickled here: Dask pickles a task's arguments anyway, but walks them first looking
@@ -254,8 +265,7 @@ class DaskExecutor:
         """Wait for the batch's Dask task; fail the calls it left without an outcome."""
         from distributed import KilledWorker
 
-        future = batch.future
-        held: dict[str, wire.Outcome] = {}
+        future, held = batch.future, {}
         try:
             # Waits for the task's state only: its result is fetched (a round trip to the
             # worker) only when some outcome was too large for its end message.
@@ -269,15 +279,14 @@ class DaskExecutor:
             self._end(batch, {}, "The dask executor stopped before the call ended")
             raise
         if isinstance(error, KilledWorker):
-            self._end(batch, {}, f"The Dask worker running the task died: {error}")
+            failure = f"The Dask worker running the task died: {error}"
         elif error is not None:
-            self._end(batch, {}, f"The Dask task running the call failed: {error!r}")
+            failure = f"The Dask task running the call failed: {error!r}"
         elif future.status != "finished":
-            self._end(batch, {}, f"The Dask task running the call was {future.status}")
-        else:
-            # The worker sends every end message before the task finishes, on the same
-            # ordered streams, so a call without one here has lost it.
-            self._end(batch, held, "The Dask worker ended the batch without the call's outcome")
+            failure = f"The Dask task running the call was {future.status}"
+        else:  # every end message precedes the task's end on the same ordered streams
+            failure = "The Dask worker ended the batch without the call's outcome"
+        self._end(batch, held, failure)
 
     def _end(self, batch: _Batch, held: dict[str, wire.Outcome], failure: str) -> None:
         self._batches.discard(batch)

@@ -12,6 +12,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from threading import Lock
 from typing import Any
 
 import anyio
@@ -316,6 +317,16 @@ async def test_a_cluster_of_two_worker_processes_runs_a_fan_out_a_pause_a_cancel
         assert executor.batches_sent - sent == 2
         assert isinstance(outcomes[0], ProviderError)
         assert "could not be serialized" in str(outcomes[0])
+        assert [outcomes[1].summary[:16], outcomes[2].summary[:16]] == ["tcp://127.0.0.1:"] * 2
+        # A call whose upstream results cannot be pickled fails alone; its batch still goes.
+        calls = [
+            batch_call("python", f"up-{i}", function="dask_steps:where", workdir=workdir)
+            for i in range(3)
+        ]
+        calls[0][2].upstream_results = {"up": TaskResult(success=True, extra={"lock": Lock()})}
+        outcomes = await asyncio.gather(*await started(executor, calls), return_exceptions=True)
+        assert isinstance(outcomes[0], ProviderError)
+        assert str(outcomes[0]).startswith("Sending the call to Dask failed")
         assert [outcomes[1].summary[:16], outcomes[2].summary[:16]] == ["tcp://127.0.0.1:"] * 2
         calls = [
             batch_call("python", "dying", function="dask_steps:die", workdir=workdir),
