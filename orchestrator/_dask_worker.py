@@ -12,7 +12,9 @@ the scheduler's event log.
 
 Control comes the other way: the coordinator keeps one record per executor on the scheduler
 (``set_metadata``) naming the calls that are cancelled, paused or dropped (the coordinator stopped
-waiting), and each batch polls it every 0.1 s.
+waiting), and each batch polls it every 0.1 s. When the worker runs in the coordinator's own
+process (an in-process cluster), the calls and reports are handed over in memory instead of
+pickled (``hand_over``/``take``).
 """
 
 from __future__ import annotations
