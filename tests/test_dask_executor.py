@@ -201,6 +201,22 @@ async def test_calls_made_together_run_as_one_dask_task_each_with_its_own_contex
     assert [ctx.progress for _, _, ctx in calls] == [[100.0]] * 20
 
 
+async def test_a_wide_run_sends_its_tasks_as_far_fewer_dask_tasks():
+    executor = DaskExecutor()
+    service = await start(executor, max_concurrency=50)
+    try:
+        ids = await service.create_tasks(
+            {"name": f"t{i}", "provider_id": "echo", "params": {"text": str(i)}} for i in range(40)
+        )
+        assert (await service.run()).ok
+        for number, task_id in enumerate(ids):
+            assert (await service.get_task(task_id)).metadata.result.summary == str(number)
+        # All 40 are released at once: one batch here; a few if they trickle in.
+        assert executor.batches_sent <= 4
+    finally:
+        await service.stop()
+
+
 async def test_a_failing_call_fails_alone_and_its_batch_mates_complete(executor, workdir):
     calls = [
         batch_call("echo", "first", text="one"),
