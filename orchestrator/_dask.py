@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import pickle
 import uuid
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from hookspecs.provider import ProviderError
 from orchestrator import _dask_worker as wire
+from orchestrator._dask_calls import Batch, Call
 from orchestrator.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -81,14 +80,14 @@ class DaskExecutor:
         self._topic = f"dagorch-{uuid.uuid4().hex[:12]}"
         self._control = f"{self._topic}-control"
         self._numbers = itertools.count()
-        self._calls: dict[str, _Call] = {}
+        self._calls: dict[str, Call] = {}
         """Calls with a worker side that may still run: waited for, or dropped but not ended."""
-        self._pending: list[_Call] = []
+        self._pending: list[Call] = []
         self._flush_handle: asyncio.Handle | None = None
         self._flush_soon = False
         self._running = 0
         """Calls submitted whose end has not arrived."""
-        self._batches: set[_Batch] = set()
+        self._batches: set[Batch] = set()
         self._watchers: set[asyncio.Task[None]] = set()
         self._steering: asyncio.Task[None] | None = None
         self._published: dict[str, list[str]] = {}
@@ -129,12 +128,26 @@ class DaskExecutor:
             await self.stop()
             where = self.address or "a local cluster"
             raise ConfigurationError(f"Cannot reach the Dask scheduler at {where}: {exc}") from None
-        # The client holds each message to the scheduler up to 10 ms to send several at once,
-        # which a chain of tasks pays on every call; batches already group the calls.
-        with contextlib.suppress(AttributeError):
-            self.client.scheduler_comm.interval = _SEND_INTERVAL
+        self._send_sooner()
         # Sent before any batch on the same ordered stream, so no report can beat it there.
         self.client.subscribe_topic(self._topic, self._on_event)
+
+    def _send_sooner(self) -> None:
+        """Shorten the intervals Dask holds messages for, to send several at once (client to
+        scheduler 10 ms, scheduler to worker 5 ms, worker and scheduler to client 2 ms): every
+        call of a chain waits for them, while the batches already group the calls. The
+        scheduler and in-process workers of a cluster started here are reached too."""
+        streams: list[Any] = []
+        with contextlib.suppress(AttributeError):  # Dask's internals: best effort
+            streams.append(self.client.scheduler_comm)
+            if self._cluster is not None:
+                scheduler = self._cluster.scheduler
+                streams += [*scheduler.stream_comms.values(), *scheduler.client_comms.values()]
+            if self._in_process:
+                streams += [worker.batched_stream for worker in self._cluster.workers.values()]
+        for stream in streams:
+            with contextlib.suppress(AttributeError):
+                stream.interval = _SEND_INTERVAL
 
     async def stop(self) -> None:
         """Close the client (and the local cluster, when this executor started one)."""
@@ -176,7 +189,7 @@ class DaskExecutor:
             ctx.attempt,
             ctx.working_directory,
         )
-        call = self._calls[key] = _Call(spec, ctx)
+        call = self._calls[key] = Call(spec, ctx)
         self._enqueue(call)
         if self._steering is None:
             self._steering = asyncio.get_running_loop().create_task(self._steer())
@@ -195,7 +208,7 @@ class DaskExecutor:
 
     # -- batching -----------------------------------------------------------------------------
 
-    def _enqueue(self, call: _Call) -> None:
+    def _enqueue(self, call: Call) -> None:
         self._pending.append(call)
         pending = len(self._pending)
         if pending >= self.batch_size:
@@ -226,7 +239,7 @@ class DaskExecutor:
         for first in range(0, len(pending), size):
             self._send(pending[first : first + size])
 
-    def _send(self, calls: list[_Call]) -> None:
+    def _send(self, calls: list[Call]) -> None:
         try:
             self._submit(calls)
         except Exception as exc:  # run from the loop: nobody else would see it
@@ -237,7 +250,7 @@ class DaskExecutor:
                 error = ProviderError(f"Sending the call to Dask failed: {exc!r}")
                 calls[0].put({"kind": "failed", "error": error})
 
-    def _submit(self, calls: list[_Call]) -> None:
+    def _submit(self, calls: list[Call]) -> None:
         # Pickled here: Dask pickles a task's arguments anyway, but walks them first looking
         # for futures, which costs more than the pickling for a batch of task models.
         specs = [call.spec for call in calls]
@@ -251,7 +264,7 @@ class DaskExecutor:
             key=f"dagorch-batch-{uuid.uuid4().hex}",
             pure=False,
         )
-        batch = _Batch(calls, future)
+        batch = Batch(calls, future)
         for call in calls:
             call.batch = batch
         self._running += len(calls)
@@ -261,7 +274,7 @@ class DaskExecutor:
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
 
-    async def _watch(self, batch: _Batch) -> None:
+    async def _watch(self, batch: Batch) -> None:
         """Wait for the batch's Dask task; fail the calls it left without an outcome."""
         from distributed import KilledWorker
 
@@ -288,8 +301,12 @@ class DaskExecutor:
             failure = "The Dask worker ended the batch without the call's outcome"
         self._end(batch, held, failure)
 
-    def _end(self, batch: _Batch, held: dict[str, wire.Outcome], failure: str) -> None:
+    def _end(self, batch: Batch, held: dict[str, wire.Outcome], failure: str) -> None:
         self._batches.discard(batch)
+        # The task's result is no longer needed: let the worker free it now, not when the
+        # future is garbage-collected.
+        with contextlib.suppress(Exception):
+            batch.future.release()
         for call in batch.calls:
             outcome = held.get(call.spec.key)
             if outcome is not None:
@@ -300,7 +317,7 @@ class DaskExecutor:
             if call.abandoned:
                 self._calls.pop(call.spec.key, None)
 
-    def _settle(self, call: _Call) -> None:
+    def _settle(self, call: Call) -> None:
         if not call.ended:
             call.ended = True
             self._running -= 1
@@ -355,70 +372,3 @@ class DaskExecutor:
 def origin_of(provider: AgentProvider) -> str:
     """Where a provider comes from, for the error when a worker lacks it."""
     return f"module {type(provider).__module__}"
-
-
-@dataclasses.dataclass(eq=False, slots=True)
-class _Batch:
-    """Calls sent together as one Dask task (``holding``: an outcome too large for its end
-    message is in the task's result)."""
-
-    calls: list[_Call]
-    future: Any
-    holding: bool = False
-
-
-class _Call:
-    """One provider call, coordinator side: the worker's messages for it, applied in order to
-    the real context."""
-
-    __slots__ = ("_inbox", "_steps", "_waiter", "abandoned", "batch", "ctx", "ended", "spec")
-
-    def __init__(self, spec: wire.CallSpec, ctx: ProviderTaskExecutionContext) -> None:
-        self.spec = spec
-        self.ctx = ctx
-        self.batch: _Batch | None = None
-        self.ended = False
-        """The worker side is over (its end arrived, or its batch ended)."""
-        self.abandoned = False
-        self._inbox: deque[dict[str, Any]] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._steps: dict[str, str | None] = {}
-
-    def put(self, message: dict[str, Any]) -> None:
-        """Queue a message from the worker (or the batch's own end) for ``finish``."""
-        if self.abandoned:
-            return
-        self._inbox.append(message)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def abandon(self) -> None:
-        """Nobody waits for this call any more: drop what arrives for it."""
-        self.abandoned = True
-        self._inbox.clear()
-
-    async def finish(self) -> Any:
-        """Apply the call's messages to the context until its outcome arrives; return it."""
-        ctx = self.ctx
-        while True:
-            while not self._inbox:
-                self._waiter = asyncio.get_running_loop().create_future()
-                await self._waiter
-            message = self._inbox.popleft()
-            kind = message.get("kind")
-            if kind == "output":
-                await ctx.append_output(str(message.get("text", "")))
-            elif kind == "progress":
-                await ctx.update_progress(float(message.get("value", 0)))
-            elif kind == "add_step":
-                self._steps[str(message["id"])] = await ctx.add_step(str(message["description"]))
-            elif kind == "update_step":
-                step = self._steps.get(str(message["id"]), str(message["id"]))
-                if step is not None:
-                    await ctx.update_step(step, message["status"], message.get("output"))
-            elif kind == "failed":
-                raise message["error"]
-            elif kind == "end" and "outcome" in message:
-                return wire.unpack(message["outcome"])
-            # An end without an outcome: it is held in the batch's result, which follows.
