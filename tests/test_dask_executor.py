@@ -110,7 +110,9 @@ def batch_call(provider_id: str, task_id: str, **params: Any) -> tuple[Provider,
     return Provider(provider_id), task, Context(task)
 
 
-async def started(executor: DaskExecutor, calls: list[tuple[Provider, Any, Context]]) -> list[Any]:
+def start_together(
+    executor: DaskExecutor, calls: list[tuple[Provider, Any, Context]]
+) -> list[asyncio.Future[Any]]:
     """Start every call in the same loop tick (so they form one batch), as asyncio tasks."""
     return [asyncio.ensure_future(executor.execute(*call)) for call in calls]
 
@@ -194,7 +196,7 @@ async def executor() -> AsyncIterator[DaskExecutor]:
 
 async def test_calls_made_together_run_as_one_dask_task_each_with_its_own_context(executor):
     calls = [batch_call("echo", f"t{i}", text=f"hello {i}") for i in range(20)]
-    results = await asyncio.gather(*await started(executor, calls))
+    results = await asyncio.gather(*start_together(executor, calls))
     assert executor.batches_sent == 1
     assert [result.summary for result in results] == [f"hello {i}" for i in range(20)]
     assert [ctx.output for _, _, ctx in calls] == [[f"hello {i}"] for i in range(20)]
@@ -224,7 +226,7 @@ async def test_a_failing_call_fails_alone_and_its_batch_mates_complete(executor,
         batch_call("no-such-provider", "lost"),
         batch_call("echo", "last", text="two"),
     ]
-    outcomes = await asyncio.gather(*await started(executor, calls), return_exceptions=True)
+    outcomes = await asyncio.gather(*start_together(executor, calls), return_exceptions=True)
     assert executor.batches_sent == 1
     assert [outcomes[0].summary, outcomes[3].summary] == ["one", "two"]
     assert isinstance(outcomes[1], RuntimeError)
@@ -239,7 +241,7 @@ async def test_cancelling_one_batched_call_leaves_its_batch_mates_to_complete(ex
         batch_call("echo", "mate-1", text="one", delay=0.5),
         batch_call("echo", "mate-2", text="two", delay=0.5),
     ]
-    running = await started(executor, calls)
+    running = start_together(executor, calls)
     watched = calls[0][2]
     with anyio.fail_after(10):
         while not watched.output:
@@ -259,7 +261,7 @@ async def test_a_call_given_up_here_is_stopped_on_the_worker_and_its_batch_mate_
         batch_call("python", "sleeper", function="dask_steps:sleepy", workdir=workdir),
         batch_call("echo", "mate", text="done", delay=0.5),
     ]
-    running = await started(executor, calls)
+    running = start_together(executor, calls)
     with anyio.fail_after(10):
         while not calls[0][2].output:
             await anyio.sleep(0.01)
@@ -329,7 +331,7 @@ async def test_a_cluster_of_two_worker_processes_runs_a_fan_out_a_pause_a_cancel
             batch_call("python", "mate", function="dask_steps:where", workdir=workdir),
             batch_call("python", "other", function="dask_steps:where", workdir=workdir),
         ]
-        outcomes = await asyncio.gather(*await started(executor, calls), return_exceptions=True)
+        outcomes = await asyncio.gather(*start_together(executor, calls), return_exceptions=True)
         assert executor.batches_sent - sent == 2
         assert isinstance(outcomes[0], ProviderError)
         assert "could not be serialized" in str(outcomes[0])
@@ -340,7 +342,7 @@ async def test_a_cluster_of_two_worker_processes_runs_a_fan_out_a_pause_a_cancel
             for i in range(3)
         ]
         calls[0][2].upstream_results = {"up": TaskResult(success=True, extra={"lock": Lock()})}
-        outcomes = await asyncio.gather(*await started(executor, calls), return_exceptions=True)
+        outcomes = await asyncio.gather(*start_together(executor, calls), return_exceptions=True)
         assert isinstance(outcomes[0], ProviderError)
         assert str(outcomes[0]).startswith("Sending the call to Dask failed")
         assert [outcomes[1].summary[:16], outcomes[2].summary[:16]] == ["tcp://127.0.0.1:"] * 2
@@ -349,7 +351,7 @@ async def test_a_cluster_of_two_worker_processes_runs_a_fan_out_a_pause_a_cancel
             batch_call("python", "mate", function="dask_steps:sleepy", workdir=workdir),
             batch_call("python", "other", function="dask_steps:where", workdir=workdir),
         ]
-        outcomes = await asyncio.gather(*await started(executor, calls), return_exceptions=True)
+        outcomes = await asyncio.gather(*start_together(executor, calls), return_exceptions=True)
         for outcome in outcomes[:2]:
             assert isinstance(outcome, ProviderError)
             assert str(outcome).startswith("The Dask worker running the task died")
