@@ -288,6 +288,8 @@ class DaskExecutor:
                     held = await future
                 except Exception as exc:  # the worker holding it is gone
                     error = exc
+        except Exception as exc:  # the client lost its scheduler
+            error = exc
         except BaseException:
             self._end(batch, {}, "The dask executor stopped before the call ended")
             raise
