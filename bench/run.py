@@ -46,6 +46,8 @@ TARGET_W4_SECONDS = 0.6
 """dagorch, W4: wall time (the ideal is 0.5 s)."""
 TARGET_RSS_MB = 150.0
 TARGET_SQLITE_US_PER_TASK = 250.0
+TARGET_DASK_W2_US_PER_TASK = 1000.0
+"""Issue 8: W2 on the dask executor (a local cluster), per task."""
 """Issue 3: each of W1-W4 on the SQLite store, per task."""
 """dagorch: peak RSS of a process that runs 10,000 tasks (W2 and W3)."""
 RSS_WORKLOADS = ("W2", "W3")
@@ -251,6 +253,10 @@ def print_targets(rows: Sequence[Row]) -> None:
         if name in durable:
             label = f"{name} µs/task on SQLite"
             checks.append((label, durable[name].us_per_task, TARGET_SQLITE_US_PER_TASK, "µs"))
+    dask = {r.workload: r for r in rows if r.engine == "dagorch-dask"}
+    if "W2" in dask:
+        label = "W2 µs/task on dask"
+        checks.append((label, dask["W2"].us_per_task, TARGET_DASK_W2_US_PER_TASK, "µs"))
     print("\ntargets (dagorch):")
     for label, value, limit, unit in checks:
         verdict = "MISS" if value is None or value > limit else "PASS"

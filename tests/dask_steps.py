@@ -55,3 +55,17 @@ def unserialisable(task, upstream):
     from hookspecs import TaskResult
 
     return TaskResult(success=True, summary="locked", extra={"lock": threading.Lock()})
+
+
+def boom(task, upstream):
+    """Fail with an exception of its own."""
+    raise RuntimeError(f"boom from {task.id}")
+
+
+async def sleepy(task, ctx):
+    """Sleep a long time; touch ``<task id>-stopped`` in the working directory if stopped."""
+    try:
+        await anyio.sleep(30)
+    finally:
+        (Path(ctx.working_directory) / f"{task.id}-stopped").write_text(str(time.time()))
+    return "slept"

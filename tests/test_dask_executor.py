@@ -7,10 +7,12 @@ by the ``python`` provider from the task's working directory.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from threading import Lock
 from typing import Any
 
 import anyio
@@ -21,6 +23,9 @@ from orchestrator import (
     AgentOrchestratorService,
     ConfigurationError,
     MemoryStore,
+    OrchestratedTask,
+    ProviderError,
+    TaskResult,
     TaskStatus,
 )
 from orchestrator._dask import DaskExecutor
@@ -52,6 +57,64 @@ async def service() -> AsyncIterator[AgentOrchestratorService]:
 
 def call(function: str, workdir: Path) -> dict[str, Any]:
     return {"params": {"function": f"dask_steps:{function}"}, "working_directory": str(workdir)}
+
+
+class Provider:
+    """Names a provider for ``DaskExecutor.execute``: the worker finds it by its id."""
+
+    def __init__(self, provider_id: str) -> None:
+        self.id = provider_id
+
+
+class Context:
+    """A task context for calls made straight to the executor: records what comes back."""
+
+    def __init__(self, task: OrchestratedTask) -> None:
+        self.task_id = task.id
+        self.working_directory = task.metadata.working_directory
+        self.runtime_agent_id = ""
+        self.room_id = self.world_id = None
+        self.attempt = 1
+        self.upstream_results: dict[str, TaskResult] = {}
+        self.output: list[str] = []
+        self.progress: list[float] = []
+        self.cancelled = False
+
+    async def append_output(self, text: str) -> None:
+        self.output.append(text)
+
+    async def update_progress(self, progress: float) -> None:
+        self.progress.append(progress)
+
+    async def add_step(self, description: str) -> str | None:
+        return description
+
+    async def update_step(self, step_id: str, status: Any, output: str | None = None) -> None:
+        pass
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled
+
+    def is_paused(self) -> bool:
+        return False
+
+    async def checkpoint(self) -> None:
+        pass
+
+
+def batch_call(provider_id: str, task_id: str, **params: Any) -> tuple[Provider, Any, Context]:
+    """One provider call for ``DaskExecutor.execute``: the provider, its task, its context."""
+    workdir = str(params.pop("workdir", ""))
+    metadata = {"params": params, "working_directory": workdir}
+    task = OrchestratedTask.model_validate({"id": task_id, "name": task_id, "metadata": metadata})
+    return Provider(provider_id), task, Context(task)
+
+
+def start_together(
+    executor: DaskExecutor, calls: list[tuple[Provider, Any, Context]]
+) -> list[asyncio.Future[Any]]:
+    """Start every call in the same loop tick (so they form one batch), as asyncio tasks."""
+    return [asyncio.ensure_future(executor.execute(*call)) for call in calls]
 
 
 async def output_has(
@@ -122,6 +185,96 @@ async def test_cancel_reaches_a_provider_on_a_worker_within_half_a_second(servic
     assert (await service.wait_for_task(task.id)).metadata.status is TaskStatus.CANCELLED
 
 
+@pytest.fixture
+async def executor() -> AsyncIterator[DaskExecutor]:
+    """An executor on an in-process cluster that sends calls made together as one batch."""
+    executor = DaskExecutor(batch_size=100, linger=1.0)
+    await executor.start()
+    yield executor
+    await executor.stop()
+
+
+async def test_calls_made_together_run_as_one_dask_task_each_with_its_own_context(executor):
+    calls = [batch_call("echo", f"t{i}", text=f"hello {i}") for i in range(20)]
+    results = await asyncio.gather(*start_together(executor, calls))
+    assert executor.batches_sent == 1
+    assert [result.summary for result in results] == [f"hello {i}" for i in range(20)]
+    assert [ctx.output for _, _, ctx in calls] == [[f"hello {i}"] for i in range(20)]
+    assert [ctx.progress for _, _, ctx in calls] == [[100.0]] * 20
+
+
+async def test_a_wide_run_sends_its_tasks_as_far_fewer_dask_tasks():
+    executor = DaskExecutor()
+    service = await start(executor, max_concurrency=50)
+    try:
+        ids = await service.create_tasks(
+            {"name": f"t{i}", "provider_id": "echo", "params": {"text": str(i)}} for i in range(40)
+        )
+        assert (await service.run()).ok
+        for number, task_id in enumerate(ids):
+            assert (await service.get_task(task_id)).metadata.result.summary == str(number)
+        # All 40 are released at once: one batch here; a few if they trickle in.
+        assert executor.batches_sent <= 4
+    finally:
+        await service.stop()
+
+
+async def test_a_failing_call_fails_alone_and_its_batch_mates_complete(executor, workdir):
+    calls = [
+        batch_call("echo", "first", text="one"),
+        batch_call("python", "broken", function="dask_steps:boom", workdir=workdir),
+        batch_call("no-such-provider", "lost"),
+        batch_call("echo", "last", text="two"),
+    ]
+    outcomes = await asyncio.gather(*start_together(executor, calls), return_exceptions=True)
+    assert executor.batches_sent == 1
+    assert [outcomes[0].summary, outcomes[3].summary] == ["one", "two"]
+    assert isinstance(outcomes[1], RuntimeError)
+    assert str(outcomes[1]) == "boom from broken"
+    assert isinstance(outcomes[2], ProviderError)
+    assert str(outcomes[2]).startswith('Provider "no-such-provider" is not installed on Dask')
+
+
+async def test_cancelling_one_batched_call_leaves_its_batch_mates_to_complete(executor, workdir):
+    calls = [
+        batch_call("python", "watched", function="dask_steps:watch_control", workdir=workdir),
+        batch_call("echo", "mate-1", text="one", delay=0.5),
+        batch_call("echo", "mate-2", text="two", delay=0.5),
+    ]
+    running = start_together(executor, calls)
+    watched = calls[0][2]
+    with anyio.fail_after(10):
+        while not watched.output:
+            await anyio.sleep(0.01)
+    cancelled_at = time.time()
+    watched.cancelled = True
+    assert (await running[0]).summary == "stopped"
+    assert float((workdir / "cancel-seen").read_text()) - cancelled_at <= 0.5
+    assert [(await mate).summary for mate in running[1:]] == ["one", "two"]
+    assert executor.batches_sent == 1
+
+
+async def test_a_call_given_up_here_is_stopped_on_the_worker_and_its_batch_mate_completes(
+    executor, workdir
+):
+    calls = [
+        batch_call("python", "sleeper", function="dask_steps:sleepy", workdir=workdir),
+        batch_call("echo", "mate", text="done", delay=0.5),
+    ]
+    running = start_together(executor, calls)
+    with anyio.fail_after(10):
+        while not calls[0][2].output:
+            await anyio.sleep(0.01)
+    running[0].cancel()  # as a timeout or the end of a cancel's grace period does
+    with pytest.raises(asyncio.CancelledError):
+        await running[0]
+    with anyio.fail_after(2):
+        while not (workdir / "sleeper-stopped").exists():
+            await anyio.sleep(0.01)
+    assert (await running[1]).summary == "done"
+    assert executor.batches_sent == 1
+
+
 async def test_a_provider_missing_on_the_worker_fails_naming_the_worker_and_its_origin():
     service = await start(providers=[FunctionProvider("in-code", succeed)])
     try:
@@ -171,6 +324,37 @@ async def test_a_cluster_of_two_worker_processes_runs_a_fan_out_a_pause_a_cancel
         assert (
             await service.wait_for_task(watched.id, timeout=10)
         ).metadata.status is TaskStatus.CANCELLED
+        # Made together: two workers, so two batches, the first two calls in the first.
+        sent = executor.batches_sent
+        calls = [
+            batch_call("python", "locked", function="dask_steps:unserialisable", workdir=workdir),
+            batch_call("python", "mate", function="dask_steps:where", workdir=workdir),
+            batch_call("python", "other", function="dask_steps:where", workdir=workdir),
+        ]
+        outcomes = await asyncio.gather(*start_together(executor, calls), return_exceptions=True)
+        assert executor.batches_sent - sent == 2
+        assert isinstance(outcomes[0], ProviderError)
+        assert "could not be serialized" in str(outcomes[0])
+        assert [outcomes[1].summary[:16], outcomes[2].summary[:16]] == ["tcp://127.0.0.1:"] * 2
+        # A call whose upstream results cannot be pickled fails alone; its batch still goes.
+        calls = [
+            batch_call("python", f"up-{i}", function="dask_steps:where", workdir=workdir)
+            for i in range(3)
+        ]
+        calls[0][2].upstream_results = {"up": TaskResult(success=True, extra={"lock": Lock()})}
+        outcomes = await asyncio.gather(*start_together(executor, calls), return_exceptions=True)
+        assert isinstance(outcomes[0], ProviderError)
+        assert str(outcomes[0]).startswith("Sending the call to Dask failed")
+        assert [outcomes[1].summary[:16], outcomes[2].summary[:16]] == ["tcp://127.0.0.1:"] * 2
+        calls = [
+            batch_call("python", "dying", function="dask_steps:die", workdir=workdir),
+            batch_call("python", "mate", function="dask_steps:sleepy", workdir=workdir),
+            batch_call("python", "other", function="dask_steps:where", workdir=workdir),
+        ]
+        outcomes = await asyncio.gather(*start_together(executor, calls), return_exceptions=True)
+        for outcome in outcomes[:2]:
+            assert isinstance(outcome, ProviderError)
+            assert str(outcome).startswith("The Dask worker running the task died")
         doomed = await service.create_task("doomed", "", **call("die", workdir))
         died = await service.start_task_execution(doomed.id)
         assert died.metadata.status is TaskStatus.FAILED
