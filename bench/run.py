@@ -45,11 +45,13 @@ TARGET_US_PER_TASK = 60.0
 TARGET_W4_SECONDS = 0.6
 """dagorch, W4: wall time (the ideal is 0.5 s)."""
 TARGET_RSS_MB = 150.0
+"""dagorch: peak RSS of a process that runs 10,000 tasks (W2 and W3)."""
 TARGET_SQLITE_US_PER_TASK = 250.0
+"""Issue 3: each of W1-W4 on the SQLite store, per task. W4's tasks sleep 50 ms, 100 at once, so
+its wall time cannot go below 0.5 s (500 µs a task): for W4 the engine's own cost is checked,
+the wall time over that ideal, per task."""
 TARGET_DASK_W2_US_PER_TASK = 1000.0
 """Issue 8: W2 on the dask executor (a local cluster), per task."""
-"""Issue 3: each of W1-W4 on the SQLite store, per task."""
-"""dagorch: peak RSS of a process that runs 10,000 tasks (W2 and W3)."""
 RSS_WORKLOADS = ("W2", "W3")
 SUBPROCESS_TIMEOUT = 900.0
 
@@ -249,10 +251,16 @@ def print_targets(rows: Sequence[Row]) -> None:
             label = f"{name} peak RSS ({ours[name].tasks:,} tasks)"
             checks.append((label, ours[name].rss_mb, TARGET_RSS_MB, "MB"))
     durable = {r.workload: r for r in rows if r.engine == "dagorch-sqlite"}
-    for name in ("W1", "W2", "W3", "W4"):
+    for name in ("W1", "W2", "W3"):
         if name in durable:
             label = f"{name} µs/task on SQLite"
             checks.append((label, durable[name].us_per_task, TARGET_SQLITE_US_PER_TASK, "µs"))
+    w4_timing = durable["W4"].timing if "W4" in durable else None
+    if w4_timing is not None:
+        ideal = WORKLOADS["W4"]()
+        floor = ideal.sleep * ideal.size / ideal.max_concurrency
+        over = (w4_timing.total - floor) / durable["W4"].tasks * 1e6
+        checks.append(("W4 overhead/task on SQLite", over, TARGET_SQLITE_US_PER_TASK, "µs"))
     dask = {r.workload: r for r in rows if r.engine == "dagorch-dask"}
     if "W2" in dask:
         label = "W2 µs/task on dask"
