@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import sqlite3
 import time
 from typing import Any
 
 import anyio
+import pytest
 from processes import alive
 
 from hookspecs import hookimpl
-from orchestrator import TaskResult, TaskStatus
+from orchestrator import SqliteStore, TaskResult, TaskStatus
 from orchestrator.testing import FunctionProvider, succeed
 
 
@@ -142,3 +144,38 @@ async def test_a_failed_store_write_fails_that_call_and_keeps_what_was_stored(
     assert (await service.get_task(first.id)).metadata.status is TaskStatus.COMPLETED
     assert (await service.get_task(third.id)).metadata.status is TaskStatus.COMPLETED
     assert [t.name for t in await service.get_tasks()] == ["first", "third"]
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_a_write_the_disk_refuses_mid_run_is_logged_and_the_run_goes_on(
+    make_service, tmp_path, caplog
+):
+    path = tmp_path / "refusing.db"
+    service = await make_service(store=SqliteStore(path), max_concurrency=4)
+    # A real SQLite error from inside the file: completing the task "victim" is refused.
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON tasks"
+            " WHEN NEW.id = 'victim' AND json_extract(NEW.doc, '$.metadata.status') = 'completed'"
+            " BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END"
+        )
+    ids = await service.create_tasks(
+        [{"name": "victim", "task_id": "victim"}, *({"name": f"t{i}"} for i in range(20))]
+    )
+
+    summary = await service.run()
+
+    assert summary.ok and len(summary.statuses) == 21
+    assert "database or disk is full" in caplog.text and str(path) in caplog.text
+    later = await service.create_task("later", "")
+    assert (await service.start_task_execution(later.id)).metadata.status is TaskStatus.COMPLETED
+    await service.stop()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER refuse")
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    again = await make_service(store=SqliteStore(path))
+    assert (await again.run()).ok
+    stored = {t.id: t.metadata.status for t in await again.get_tasks()}
+    assert set(stored) == {*ids, later.id}
+    assert set(stored.values()) == {TaskStatus.COMPLETED}
