@@ -210,13 +210,7 @@ class Core:
         if isinstance(self._store, SharedStore):
             self._lease = await take_lease(self._store, getattr(self._store, "path", "the store"))
         loaded = await self._store.load_tasks()
-        for task in loaded:
-            self._tasks[task.id] = task
-            self._graph.add_task(task.id)
-        for task in loaded:
-            for dep in task.metadata.depends_on:
-                if dep in self._tasks:
-                    self._graph.add_dependency(task.id, dep)
+        self._take_in(loaded)
         current = await self._store.get_value(CURRENT_TASK_KEY)
         if isinstance(current, str) and current in self._tasks:
             self._current_task_id = current
@@ -228,6 +222,17 @@ class Core:
         for task in loaded:
             self._residency.added(task)
         self._residency.let_go(loaded)
+
+    def _take_in(self, stored: list[OrchestratedTask]) -> None:
+        """Put tasks read from the store into memory and the graph, with the dependencies among
+        the tasks in memory."""
+        for task in stored:
+            self._tasks[task.id] = task
+            self._graph.add_task(task.id)
+        for task in stored:
+            for dep in task.metadata.depends_on:
+                if dep in self._tasks:
+                    self._graph.add_dependency(task.id, dep)
 
     async def _recover_interrupted(
         self, *, requeue: bool, spare_done: bool

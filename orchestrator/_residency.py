@@ -126,13 +126,8 @@ class Residency:
         back = [t for t in (core._store.read_task(m) for m in members) if t is not None]
         for member in members:
             del self.gone[member]
+        core._take_in(back)
         for loaded in back:
-            core._tasks[loaded.id] = loaded
-            core._graph.add_task(loaded.id)
-        for loaded in back:
-            for dep in loaded.metadata.depends_on:
-                if dep in core._tasks:
-                    core._graph.add_dependency(loaded.id, dep)
             self.added(loaded)
         self._returned.add(task_id)
         self.reordered = True
