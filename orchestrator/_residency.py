@@ -2,11 +2,12 @@
 
 With a store that keeps its own copy of every task (SQLite), a group of connected tasks
 (``_groups``) leaves memory once all of its tasks are terminal and stored: only each task's final
-status and error stay, about 200 bytes, so a long-lived service's memory follows the work in
-progress, not the work done. A read of a task that went is served from the store without bringing
-it back; an operation that needs it in the graph (a new dependency on it, a change, a delete)
-brings its whole group back, edges and all, so the graph in memory is always exact for what it
-holds. With a store that keeps the service's own objects (``MemoryStore``) nothing leaves.
+status, error, group and place in creation order stay (a few hundred bytes), so a long-lived
+service's memory follows the work in progress, not the work done. A read of a task that went is
+served from the store without bringing it back; an operation that needs it in the graph (a new
+dependency on it, a change, a delete) brings its whole group back, edges and all, so the graph in
+memory is always exact for what it holds. With a store that keeps the service's own objects
+(``MemoryStore``) nothing leaves.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Residency:
         self._groups = TaskGroups()
         self._order: dict[str, int] = {}
         """Each task's place in creation order (memory alone loses it when a group returns)."""
+        self._next_place = 0
         self._returned: set[str] = set()
         """Tasks whose group came back; it goes again at the next write if still finished (an
         operation that was refused, on a finished task, writes nothing to trigger it)."""
@@ -50,7 +52,9 @@ class Residency:
         """A task joined the service (created or loaded)."""
         if self.enabled:
             md = task.metadata
-            self._order.setdefault(task.id, len(self._order))
+            if task.id not in self._order:
+                self._order[task.id] = self._next_place
+                self._next_place += 1
             self._groups.add(task.id, unfinished=not md.status.is_terminal, upstream=md.depends_on)
 
     def linked(self, task_id: str, depends_on_id: str) -> None:
