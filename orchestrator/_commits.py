@@ -19,8 +19,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from orchestrator._batch import Batch
+
 if TYPE_CHECKING:
-    from orchestrator._core import Batch
     from orchestrator.store._base import SubmitTasks
 
 logger = logging.getLogger("dagorch.service")
@@ -54,8 +55,6 @@ class WriteBehind:
 
     def add(self, batch: Batch) -> None:
         """Buffer ``batch``; it is sent at the end of this event-loop turn."""
-        from orchestrator._core import Batch
-
         buffer = self._buffer
         if buffer is None:
             buffer = self._buffer = Batch()

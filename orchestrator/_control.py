@@ -10,7 +10,7 @@ import asyncio
 import anyio
 
 from hookspecs.models import OrchestratedTask, TaskEventType, TaskStatus
-from orchestrator._core import Batch
+from orchestrator._batch import Batch
 from orchestrator._handle import ExecutionHandle
 from orchestrator._running import RunHooks
 from orchestrator._snapshot import snapshot

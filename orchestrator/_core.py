@@ -26,6 +26,7 @@ from hookspecs.models import (
     now_ms,
 )
 from hookspecs.provider import AgentProvider
+from orchestrator._batch import Batch
 from orchestrator._commits import WriteBehind
 from orchestrator._handle import ExecutionHandle
 from orchestrator._inbox import take_lease
@@ -59,33 +60,6 @@ _STATUS_EVENTS = {
     TaskStatus.CANCELLED: TaskEventType.CANCELLED,
 }
 _FAILED, _CANCELLED = TaskStatus.FAILED, TaskStatus.CANCELLED
-
-
-class Batch:
-    """The tasks changed and the events raised by one operation."""
-
-    __slots__ = ("ended", "events", "tasks")
-
-    def __init__(self) -> None:
-        self.tasks: dict[str, OrchestratedTask] = {}
-        self.events: list[tuple[TaskEventType, str, dict[str, Any] | None]] = []
-        self.ended: list[str] = []
-        """Tasks this batch made terminal: their waiters go free once it is stored."""
-
-    def touch(self, task: OrchestratedTask) -> None:
-        """Record that ``task`` changed without an event."""
-        self.tasks[task.id] = task
-
-    def add(
-        self,
-        task: OrchestratedTask,
-        event: TaskEventType | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        """Record that ``task`` changed, and the event to emit for it."""
-        self.tasks[task.id] = task
-        if event is not None:
-            self.events.append((event, task.id, data))
 
 
 class Core:

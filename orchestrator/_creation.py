@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from hookspecs.models import OrchestratedTask, OrchestratedTaskMetadata, TaskEventType, now_ms
 from hookspecs.provider import AgentProvider
-from orchestrator._core import CURRENT_TASK_KEY, Batch, Core
+from orchestrator._batch import Batch
+from orchestrator._core import CURRENT_TASK_KEY, Core
 from orchestrator._snapshot import fresh_task, snapshot
 from orchestrator.errors import (
     DagorchError,
@@ -234,9 +235,10 @@ class TaskCreation(Core):
     def _insert_tasks(self, tasks: list[OrchestratedTask], batch: Batch, recording: bool) -> None:
         for task in tasks:
             md = task.metadata
-            for dep in md.depends_on:
-                # Brought back if it went while this call waited (it was checked before).
-                self._lookup(dep)
+            if self._residency.gone:
+                for dep in md.depends_on:
+                    # Brought back if it went while this call waited (it was checked before).
+                    self._lookup(dep)
             self._graph.add_task(task.id, md.depends_on)
             self._tasks[task.id] = task
             self._residency.added(task)

@@ -12,14 +12,16 @@ memory is always exact for what it holds. With a store that keeps the service's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 from hookspecs.models import OrchestratedTask, TaskStatus
 from orchestrator._groups import TaskGroups
 
 if TYPE_CHECKING:
     from orchestrator._core import Core
+
+_Item = TypeVar("_Item")
 
 Finished = tuple[TaskStatus, str | None, str]
 """What stays of a task that went: its final status, its error, and a member of its group."""
@@ -140,21 +142,21 @@ class Residency:
     def final_states(self) -> list[tuple[str, TaskStatus, str | None]]:
         """Every task's id, status and error, in creation order, without reading the store."""
         states = [(t.id, t.metadata.status, t.metadata.error) for t in self._core._tasks.values()]
-        if self.gone or self.reordered:
-            states.extend(
-                (task_id, status, error) for task_id, (status, error, _) in self.gone.items()
-            )
-            order = self._order
-            states.sort(key=lambda state: order.get(state[0], len(order)))
-        return states
+        states.extend((task_id, status, error) for task_id, (status, error, _) in self.gone.items())
+        return self._in_creation_order(states, lambda state: state[0])
 
     async def every_task(self) -> list[OrchestratedTask]:
         """Every task, oldest first: those in memory and those gone (read from the store)."""
-        live = self._core._tasks
-        if not self.gone and not self.reordered:
-            return list(live.values())
-        stored = await self._core._store.load_tasks()
-        every = [live.get(t.id, t) for t in stored if t.id in live or t.id in self.gone]
-        listed = {t.id for t in every}
-        every.extend(t for t in live.values() if t.id not in listed)
-        return every
+        every = list(self._core._tasks.values())
+        if self.gone:
+            every.extend(t for t in await self._core._store.load_tasks() if t.id in self.gone)
+        return self._in_creation_order(every, lambda task: task.id)
+
+    def _in_creation_order(
+        self, items: list[_Item], task_id: Callable[[_Item], str]
+    ) -> list[_Item]:
+        # Memory alone is in creation order until something went or came back.
+        if self.gone or self.reordered:
+            order = self._order
+            items.sort(key=lambda item: order.get(task_id(item), len(order)))
+        return items

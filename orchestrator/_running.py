@@ -8,7 +8,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from hookspecs.models import OrchestratedTask, TaskResult, TaskStatus
-from orchestrator._core import Batch, Core
+from orchestrator._batch import Batch
+from orchestrator._core import Core
 from orchestrator.errors import UnknownProviderError
 from orchestrator.lifecycle import Trigger, next_status
 

@@ -14,6 +14,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from hookspecs.models import TaskEvent, TaskEventType
+from orchestrator._deadline import finished_within
 
 logger = logging.getLogger("dagorch.events")
 
@@ -247,16 +248,15 @@ class EventBus:
         for handler in self._route(event):
             try:
                 outcome = handler(event)
-                if inspect.isawaitable(outcome):
-                    with anyio.move_on_after(self.handler_timeout) as waited:
-                        await outcome
-                    if waited.cancelled_caught:
-                        logger.warning(
-                            "An event handler took over %gs for %s on task %s; it was cut off",
-                            self.handler_timeout,
-                            event.type.value,
-                            event.task_id,
-                        )
+                if inspect.isawaitable(outcome) and not await finished_within(
+                    outcome, self.handler_timeout
+                ):
+                    logger.warning(
+                        "An event handler took over %gs for %s on task %s; it was cut off",
+                        self.handler_timeout,
+                        event.type.value,
+                        event.task_id,
+                    )
             except Exception:
                 _log_failure(event)
 

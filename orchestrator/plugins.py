@@ -24,12 +24,12 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any
 
-import anyio
 import pluggy
 
 from hookspecs import specs
 from hookspecs.provider import AgentProvider
 from hookspecs.specs import ENTRY_POINT_GROUP, PROJECT_NAME
+from orchestrator._deadline import finished_within
 from orchestrator.errors import DagorchError, PluginError
 from orchestrator.registry import ProviderRegistry
 
@@ -289,15 +289,14 @@ class PluginHost:
         for impl in getattr(self.manager.hook, hook).get_hookimpls():
             try:
                 returned = impl.function(*[kwargs[arg] for arg in impl.argnames])
-                if inspect.isawaitable(returned):
-                    with anyio.move_on_after(self.hook_timeout) as waited:
-                        await returned
-                    if waited.cancelled_caught:
-                        logger.warning(
-                            "Plugin %s took over %gs in hook %s; it was cut off",
-                            impl.plugin_name,
-                            self.hook_timeout,
-                            hook,
-                        )
+                if inspect.isawaitable(returned) and not await finished_within(
+                    returned, self.hook_timeout
+                ):
+                    logger.warning(
+                        "Plugin %s took over %gs in hook %s; it was cut off",
+                        impl.plugin_name,
+                        self.hook_timeout,
+                        hook,
+                    )
             except Exception:
                 logger.exception("Plugin %s failed in hook %s", impl.plugin_name, hook)

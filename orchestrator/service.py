@@ -25,8 +25,9 @@ from hookspecs.models import (
 )
 from hookspecs.provider import AgentProvider
 from orchestrator import _inbox as inbox
+from orchestrator._batch import Batch
 from orchestrator._control import TaskControl
-from orchestrator._core import CURRENT_TASK_KEY, Batch
+from orchestrator._core import CURRENT_TASK_KEY
 from orchestrator._creation import TaskCreation
 from orchestrator._snapshot import snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
