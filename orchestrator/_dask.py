@@ -25,7 +25,7 @@ import anyio
 
 from hookspecs.provider import ProviderError
 from orchestrator import _dask_worker as wire
-from orchestrator._dask_calls import Batch, Call
+from orchestrator._dask_calls import Call, CallBatch
 from orchestrator.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class DaskExecutor:
         self._flush_soon = False
         self._running = 0
         """Calls submitted whose end has not arrived."""
-        self._batches: set[Batch] = set()
+        self._batches: set[CallBatch] = set()
         self._watchers: set[asyncio.Task[None]] = set()
         self._steering: asyncio.Task[None] | None = None
         self._published: dict[str, list[str]] = {}
@@ -264,7 +264,7 @@ class DaskExecutor:
             key=f"dagorch-batch-{uuid.uuid4().hex}",
             pure=False,
         )
-        batch = Batch(calls, future)
+        batch = CallBatch(calls, future)
         for call in calls:
             call.batch = batch
         self._running += len(calls)
@@ -274,7 +274,7 @@ class DaskExecutor:
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
 
-    async def _watch(self, batch: Batch) -> None:
+    async def _watch(self, batch: CallBatch) -> None:
         """Wait for the batch's Dask task; fail the calls it left without an outcome."""
         from distributed import KilledWorker
 
@@ -303,7 +303,7 @@ class DaskExecutor:
             failure = "The Dask worker ended the batch without the call's outcome"
         self._end(batch, held, failure)
 
-    def _end(self, batch: Batch, held: dict[str, wire.Outcome], failure: str) -> None:
+    def _end(self, batch: CallBatch, held: dict[str, wire.Outcome], failure: str) -> None:
         self._batches.discard(batch)
         # The task's result is no longer needed: let the worker free it now, not when the
         # future is garbage-collected.

@@ -2,7 +2,7 @@
 
 A ``Call`` is where the worker's messages for one provider call arrive (the executor's topic
 handler puts them there) and where they are applied, in order, to the real task context; a
-``Batch`` is the calls sent together as one Dask task.
+``CallBatch`` is the calls sent together as one Dask task.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass(eq=False, slots=True)
-class Batch:
+class CallBatch:
     """Calls sent together as one Dask task (``holding``: an outcome too large for its end
     message is in the task's result)."""
 
@@ -37,7 +37,7 @@ class Call:
     def __init__(self, spec: wire.CallSpec, ctx: ProviderTaskExecutionContext) -> None:
         self.spec = spec
         self.ctx = ctx
-        self.batch: Batch | None = None
+        self.batch: CallBatch | None = None
         self.ended = False
         """The worker side is over (its end arrived, or its batch ended)."""
         self.abandoned = False
