@@ -36,8 +36,11 @@ class RunHooks(Core):
         run.started = True
         md = task.metadata
         md.__dict__["attempts"] = md.attempts + 1
-        starting = [f"Starting: {task.name}", f"Provider: {md.provider_label} ({md.provider_id})"]
-        self._keep_lines(batch, task, [line for line in starting if line.strip()])
+        self._keep_lines(
+            batch,
+            task,
+            [f"Starting: {task.name}", f"Provider: {md.provider_label} ({md.provider_id})"],
+        )
         # Waited for when somebody listens: a handler of task:started may still cancel the
         # task before its provider is called.
         await self._flush(batch, wait=self._bus.has_listeners)

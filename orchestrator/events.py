@@ -73,6 +73,7 @@ class EventStream(_Subscription):
         self._send: MemoryObjectSendStream[TaskEvent] = send
         self._receive: MemoryObjectReceiveStream[TaskEvent] = receive
         bus._streams.append(self)
+        bus.has_listeners = True
 
     def _offer(self, event: TaskEvent) -> None:
         try:
@@ -191,18 +192,20 @@ class EventBus:
         self._handlers: dict[str, list[EventHandler]] = {}
         self._streams: list[EventStream] = []
         self.seq = 0
+        self.has_listeners = False
+        """True when an emitted event would reach anybody (kept up to date by every change of
+        handlers or streams: it is read several times per task on the hot path)."""
         self.handler_timeout = 1.0
         """Seconds an async handler may take before it is cut off (a slow handler must not
         hold up the orchestrator)."""
 
-    @property
-    def has_listeners(self) -> bool:
-        """True when an emitted event would reach anybody."""
-        return bool(self._handlers) or bool(self._streams)
+    def _listeners_changed(self) -> None:
+        self.has_listeners = bool(self._handlers) or bool(self._streams)
 
     def on(self, event: str | TaskEventType, handler: EventHandler) -> None:
         """Call ``handler`` for events named ``event``, or for all events when it is ``"task"``."""
         self._handlers.setdefault(_key(event), []).append(handler)
+        self.has_listeners = True
 
     def off(self, event: str | TaskEventType, handler: EventHandler) -> None:
         """Remove a handler added with ``on``; removing one that is not there does nothing."""
@@ -212,6 +215,7 @@ class EventBus:
             handlers.remove(handler)
         if not handlers:
             self._handlers.pop(key, None)
+        self._listeners_changed()
 
     def stream(self, event: str | TaskEventType = ALL_EVENTS) -> EventStream:
         """A new stream of events named ``event`` (all events by default)."""
@@ -226,6 +230,7 @@ class EventBus:
     def _drop_stream(self, stream: EventStream) -> None:
         if stream in self._streams:
             self._streams.remove(stream)
+        self._listeners_changed()
 
     def build(
         self,
@@ -273,6 +278,7 @@ class EventBus:
         self._handlers.clear()
         for stream in list(self._streams):
             stream.close()
+        self._listeners_changed()
 
 
 def _log_failure(event: TaskEvent) -> None:

@@ -19,6 +19,7 @@ from hookspecs.provider import AgentProvider, ProviderError
 from orchestrator._snapshot import snapshot
 from orchestrator.context import Run, TaskContext
 from orchestrator.errors import TaskCancelledError
+from orchestrator.executor import LocalExecutor
 from orchestrator.templating import has_placeholders, render
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ async def _observe_attempt(
 
 
 def _cancellable(svc: AgentOrchestratorService, run: Run) -> anyio.CancelScope:
-    scope = anyio.CancelScope()
+    scope = svc._new_scope()
     run.scope = scope
     if run.cancelled or svc._stopping:
         scope.cancel()
@@ -135,15 +136,21 @@ async def _attempt(
         given.metadata.__dict__["params"] = rendered
     if svc._plugins.observes("before_task_run"):
         await svc._plugins.notify("before_task_run", task=snapshot(task), attempt=attempt)
+    executor = svc._executor
+    # The local executor would only await the provider: calling it here saves a coroutine.
+    if type(executor) is LocalExecutor:
+        call = provider.execute_task(given, ctx)
+    else:
+        call = executor.execute(provider, given, ctx)
     try:
         if timeout is None:
-            outcome = await svc._executor.execute(provider, given, ctx)
+            outcome = await call
         else:
             with anyio.fail_after(timeout) as timeout_scope:
                 run.timeout_scope = timeout_scope
                 if task.metadata.status is TaskStatus.PAUSED:
                     hold_deadline(run)
-                outcome = await svc._executor.execute(provider, given, ctx)
+                outcome = await call
     except TimeoutError:
         return None, f"Timed out after {timeout:g}s", True
     except TaskCancelledError:
