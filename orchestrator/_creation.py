@@ -5,10 +5,8 @@ A mixin of ``AgentOrchestratorService``.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,6 +14,7 @@ from pydantic import ValidationError
 from hookspecs.models import OrchestratedTask, OrchestratedTaskMetadata, TaskEventType, now_ms
 from hookspecs.provider import AgentProvider
 from orchestrator._batch import Batch
+from orchestrator._collector import collections_paused
 from orchestrator._core import CURRENT_TASK_KEY, Core
 from orchestrator._snapshot import fresh_task, snapshot
 from orchestrator.errors import (
@@ -259,24 +258,6 @@ class TaskCreation(Core):
     ) -> OrchestratedTask:
         """The reference's alias: ``create_task`` with the sub-agent type as provider id."""
         return await self.create_task(name, description, room_id, sub_agent_type)
-
-
-@contextlib.contextmanager
-def collections_paused() -> Iterator[None]:
-    """Hold the cyclic garbage collector off while many tasks are built.
-
-    Building thousands of tasks makes only long-lived objects, which no collection can free,
-    yet each ~700 allocations trigger one, and the full ones rescan everything made so far:
-    that alone doubled the cost of creating 10,000 tasks. Collection resumes (if it was on)
-    as soon as the block ends, so nothing else loses anything but a short delay.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _task_ids(given: str | Iterable[str], field: str) -> list[str]:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from hookspecs.models import OrchestratedTask, TaskStatus
+from orchestrator._collector import RUNS
 from orchestrator.context import Run
 from orchestrator.errors import ConfigurationError
 from orchestrator.runner import drive, hold_deadline, restore_deadline
@@ -139,14 +140,18 @@ class Scheduler:
         created meanwhile) are terminal."""
         watch = _Watch()
         self._watches.append(watch)
+        freezing = self._svc.options.freeze_gc_during_run
         try:
-            tasks = self._svc._tasks
-            unfinished = {t for t, task in tasks.items() if not task.metadata.status.is_terminal}
-            watch.pending.update(unfinished)
-            watch.pending.update(self._unsettled)
-            self.want(self._svc._graph.topological_order(unfinished))
-            if watch.pending:
-                await watch.done.wait()
+            with RUNS.during_run() if freezing else contextlib.nullcontext():
+                tasks = self._svc._tasks
+                unfinished = {
+                    t for t, task in tasks.items() if not task.metadata.status.is_terminal
+                }
+                watch.pending.update(unfinished)
+                watch.pending.update(self._unsettled)
+                self.want(self._svc._graph.topological_order(unfinished))
+                if watch.pending:
+                    await watch.done.wait()
         finally:
             self._watches.remove(watch)
 

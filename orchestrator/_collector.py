@@ -1,0 +1,79 @@
+"""How dagorch keeps Python's cyclic garbage collector from rescanning its tasks.
+
+A big graph is many long-lived objects (a task is about a dozen containers). The collector cannot
+free any of them, yet it rescans them all: while they are built (a collection every ~700
+allocations) and, once they are old, in a full collection during the run, which took 100–130 ms
+of a 10,000-task run's 440 ms here. Two remedies, both process-wide and both undone at once:
+
+- ``collections_paused()`` holds collection off while a batch of tasks is built;
+- ``old_objects_frozen()`` moves what exists when a ``run()`` starts into the collector's
+  permanent generation (``gc.freeze``) and back (``gc.unfreeze``) when the last run ends.
+
+Reference counting still frees frozen objects as usual; only reference cycles that were made
+before a run and dropped during it wait for the run's end to be collected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+__all__ = ["RUNS", "FreezeDuringRuns", "collections_paused"]
+
+
+@contextlib.contextmanager
+def collections_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector off while many tasks are built.
+
+    Building thousands of tasks makes only long-lived objects, which no collection can free,
+    yet each ~700 allocations trigger one, and the full ones rescan everything made so far:
+    that alone doubled the cost of creating 10,000 tasks. Collection resumes (if it was on)
+    as soon as the block ends, so nothing else loses anything but a short delay.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class FreezeDuringRuns:
+    """Counts the runs under way in the process; the first freezes, the last unfreezes.
+
+    It stays out of the way of a host that manages the collector itself: with collection off,
+    or with objects already frozen (a pre-fork server's ``gc.freeze()``), it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self._runs = 0
+        self._froze = False
+
+    @property
+    def frozen(self) -> bool:
+        """True while this holder has frozen the collector's objects."""
+        return self._froze
+
+    @contextlib.contextmanager
+    def during_run(self) -> Iterator[None]:
+        """Freeze the objects that exist now for as long as this (and every overlapping) run
+        lasts."""
+        if self._runs == 0:
+            self._froze = gc.isenabled() and gc.get_freeze_count() == 0
+            if self._froze:
+                gc.freeze()
+        self._runs += 1
+        try:
+            yield
+        finally:
+            self._runs -= 1
+            if self._runs == 0 and self._froze:
+                self._froze = False
+                gc.unfreeze()
+
+
+RUNS = FreezeDuringRuns()
+"""The process's one holder: the collector's state is the process's, so overlapping runs of
+different services must share the count."""

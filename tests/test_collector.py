@@ -1,0 +1,116 @@
+"""A run keeps the garbage collector off the objects that existed when it started, and gives
+them back when it ends; a host that manages the collector itself is left alone."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from orchestrator import OrchestratedTask, ProviderTaskExecutionContext, TaskResult
+from orchestrator._collector import FreezeDuringRuns
+from orchestrator.testing import FunctionProvider
+
+
+@pytest.fixture
+def unfrozen_collector() -> Iterator[None]:
+    """Collection on and nothing frozen, whatever the process did before; restored after."""
+    was_enabled, was_frozen = gc.isenabled(), gc.get_freeze_count()
+    gc.unfreeze()
+    gc.enable()
+    yield
+    gc.unfreeze()
+    if was_frozen:
+        gc.freeze()
+    if not was_enabled:
+        gc.disable()
+
+
+def freeze_watcher() -> tuple[FunctionProvider, list[int]]:
+    """A provider recording how many objects were frozen while it ran."""
+    seen: list[int] = []
+
+    async def look(task: OrchestratedTask, ctx: ProviderTaskExecutionContext) -> TaskResult:
+        seen.append(gc.get_freeze_count())
+        return TaskResult(success=True)
+
+    return FunctionProvider("look", look), seen
+
+
+@pytest.mark.usefixtures("unfrozen_collector")
+async def test_a_run_freezes_the_objects_that_existed_and_unfreezes_them_when_it_ends(
+    make_service,
+):
+    provider, seen = freeze_watcher()
+    service = await make_service(provider)
+    await service.create_tasks([{"name": "one"}, {"name": "two"}])
+
+    await service.run()
+
+    assert len(seen) == 2
+    assert all(count > 0 for count in seen)
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("unfrozen_collector")
+async def test_a_run_with_the_option_off_freezes_nothing(make_service):
+    provider, seen = freeze_watcher()
+    service = await make_service(provider, freeze_gc_during_run=False)
+    await service.create_task("one")
+
+    await service.run()
+
+    assert seen == [0]
+
+
+@pytest.mark.usefixtures("unfrozen_collector")
+async def test_a_run_leaves_objects_the_host_froze_frozen(make_service):
+    provider, seen = freeze_watcher()
+    service = await make_service(provider)
+    await service.create_task("one")
+    gc.freeze()
+    frozen_by_host = gc.get_freeze_count()
+
+    await service.run()
+
+    # Frozen objects are still freed by reference counting, so the count may only drop.
+    assert 0 < seen[0] <= frozen_by_host
+    assert gc.get_freeze_count() > 0
+
+
+@pytest.mark.usefixtures("unfrozen_collector")
+async def test_a_run_freezes_nothing_while_collection_is_off(make_service):
+    provider, seen = freeze_watcher()
+    service = await make_service(provider)
+    await service.create_task("one")
+    gc.disable()
+
+    await service.run()
+
+    assert seen == [0]
+    assert not gc.isenabled()
+
+
+@pytest.mark.usefixtures("unfrozen_collector")
+def test_overlapping_runs_unfreeze_only_when_the_last_one_ends():
+    runs = FreezeDuringRuns()
+
+    with runs.during_run():
+        with runs.during_run():
+            assert runs.frozen
+        assert runs.frozen
+        assert gc.get_freeze_count() > 0
+
+    assert not runs.frozen
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("unfrozen_collector")
+def test_a_run_that_raises_still_unfreezes():
+    runs = FreezeDuringRuns()
+
+    with pytest.raises(RuntimeError), runs.during_run():
+        raise RuntimeError("the run broke")
+
+    assert gc.get_freeze_count() == 0
