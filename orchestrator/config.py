@@ -63,8 +63,8 @@ class AgentOrchestratorPluginOptions:
     stop."""
     freeze_gc_during_run: bool = True
     """Keep Python's cyclic garbage collector off the objects that exist when ``run()`` starts
-    (``gc.freeze()``, undone when the last run ends): a 10,000-task graph otherwise costs a
-    full collection of 100 ms or more mid-run. Reference counting frees objects as usual; only
+    (``gc.freeze()``, undone when the last run ends): otherwise a 10,000-task graph is rescanned
+    while the collector carries it to its oldest generation, about a tenth of the run. Reference counting frees objects as usual; only
     reference cycles dropped during the run wait for its end. Nothing is done when collection
     is off or objects are already frozen by the host."""
     recovery: str = "requeue_retryable"
