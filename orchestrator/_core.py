@@ -60,6 +60,9 @@ _STATUS_EVENTS = {
     TaskStatus.CANCELLED: TaskEventType.CANCELLED,
 }
 _FAILED, _CANCELLED = TaskStatus.FAILED, TaskStatus.CANCELLED
+_EVENT_NAMES = {kind: kind.value for kind in TaskEventType}
+"""Each event type's name: an enum's ``.value`` is a Python-level descriptor, read here for
+every logged event."""
 
 
 class Core:
@@ -392,7 +395,8 @@ class Core:
         if not batch.events or not self._store.logs_events:
             return []
         now = now_ms()
-        return [(kind.value, task_id, data, now) for kind, task_id, data in batch.events]
+        names = _EVENT_NAMES
+        return [(names[kind], task_id, data, now) for kind, task_id, data in batch.events]
 
     async def _after_commit(self, batch: Batch, pending: Awaitable[int | None]) -> None:
         # Called by the commit follower only, a background task nobody cancels: no shield.
