@@ -71,11 +71,11 @@ class TaskGraph:
 
     def upstream(self, task_id: str) -> Iterator[str]:
         """The tasks ``task_id`` depends on directly."""
-        return iter(self._g.predecessors(task_id))
+        return self._g.predecessors(task_id)
 
     def downstream(self, task_id: str) -> Iterator[str]:
         """The tasks that depend on ``task_id`` directly."""
-        return iter(self._g.successors(task_id))
+        return self._g.successors(task_id)
 
     def descendants(self, task_id: str) -> list[str]:
         """Every task that depends on ``task_id``, directly or not, in topological order."""
