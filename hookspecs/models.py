@@ -48,6 +48,7 @@ class TaskStatus(str, Enum):
 
 for _status in TaskStatus:
     _status.is_terminal = _status in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+del _status
 
 
 class TaskUserStatus(str, Enum):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from collections.abc import Iterator
 
 __all__ = ["RUNS", "FreezeDuringRuns", "collections_paused"]
@@ -45,12 +46,17 @@ class FreezeDuringRuns:
     """Counts the runs under way in the process; the first freezes, the last unfreezes.
 
     It stays out of the way of a host that manages the collector itself: with collection off,
-    or with objects already frozen (a pre-fork server's ``gc.freeze()``), it does nothing.
+    or with objects already frozen (a pre-fork server's ``gc.freeze()``), it does nothing; and
+    when more objects are frozen at the end than it froze (the host froze some meanwhile), it
+    leaves them all frozen rather than undo the host's freeze. Runs may overlap from several
+    threads, each with its own event loop: the count is kept under a lock.
     """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._runs = 0
         self._froze = False
+        self._frozen_by_us = 0
 
     @property
     def frozen(self) -> bool:
@@ -61,18 +67,24 @@ class FreezeDuringRuns:
     def during_run(self) -> Iterator[None]:
         """Freeze the objects that exist now for as long as this (and every overlapping) run
         lasts."""
-        if self._runs == 0:
-            self._froze = gc.isenabled() and gc.get_freeze_count() == 0
-            if self._froze:
-                gc.freeze()
-        self._runs += 1
+        with self._lock:
+            if self._runs == 0:
+                self._froze = gc.isenabled() and gc.get_freeze_count() == 0
+                if self._froze:
+                    gc.freeze()
+                    self._frozen_by_us = gc.get_freeze_count()
+            self._runs += 1
         try:
             yield
         finally:
-            self._runs -= 1
-            if self._runs == 0 and self._froze:
-                self._froze = False
-                gc.unfreeze()
+            with self._lock:
+                self._runs -= 1
+                if self._runs == 0 and self._froze:
+                    self._froze = False
+                    # Frozen objects only ever leave (when freed): more than we froze means the
+                    # host froze objects itself during the run.
+                    if gc.get_freeze_count() <= self._frozen_by_us:
+                        gc.unfreeze()
 
 
 RUNS = FreezeDuringRuns()

@@ -65,8 +65,9 @@ class AgentOrchestratorPluginOptions:
     """Keep Python's cyclic garbage collector off the objects that exist when ``run()`` starts
     (``gc.freeze()``, undone when the last run ends): otherwise a 10,000-task graph is rescanned
     while the collector carries it to its oldest generation, about a tenth of the run. Reference counting frees objects as usual; only
-    reference cycles dropped during the run wait for its end. Nothing is done when collection
-    is off or objects are already frozen by the host."""
+    reference cycles dropped during the run wait for its end (turn it off for a ``run()`` meant
+    to last for hours). Nothing is done when collection is off or objects are already frozen by
+    the host."""
     recovery: str = "requeue_retryable"
     """What a starting service does with tasks a crash left marked running: ``"requeue_retryable"``
     queues again those with retries left and pauses the rest, ``"pause"`` pauses them all (the

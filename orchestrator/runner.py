@@ -137,12 +137,13 @@ async def _attempt(
     if svc._plugins.observes("before_task_run"):
         await svc._plugins.notify("before_task_run", task=snapshot(task), attempt=attempt)
     executor = svc._executor
-    # The local executor would only await the provider: calling it here saves a coroutine.
-    if type(executor) is LocalExecutor:
-        call = provider.execute_task(given, ctx)
-    else:
-        call = executor.execute(provider, given, ctx)
     try:
+        # The local executor would only await the provider: calling it here saves a coroutine.
+        # (Inside the try: a provider whose execute_task has the wrong signature raises here.)
+        if type(executor) is LocalExecutor:
+            call = provider.execute_task(given, ctx)
+        else:
+            call = executor.execute(provider, given, ctx)
         if timeout is None:
             outcome = await call
         else:

@@ -379,6 +379,27 @@ async def test_a_provider_that_mutates_its_task_argument_changes_nothing_stored(
     assert task.metadata.depends_on == []
 
 
+async def test_a_provider_whose_call_raises_is_retried_like_one_that_raises_inside(make_service):
+    class WrongSignature:
+        id = "wrong"
+        label = "wrong"
+        description = None
+
+        async def execute_task(self, task):  # type: ignore[no-untyped-def]
+            return TaskResult(success=True)
+
+    service = await make_service(WrongSignature())
+    task = await service.create_task("one", retries=1)
+
+    await service.run()
+
+    ended = await service.get_task(task.id)
+    assert ended.metadata.status is TaskStatus.FAILED
+    assert ended.metadata.attempts == 2
+    assert "positional argument" in (ended.metadata.error or "")
+    assert not (ended.metadata.error or "").startswith("Internal error")
+
+
 # -- event handlers that raise --------------------------------------------------------------
 
 

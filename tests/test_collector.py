@@ -4,6 +4,7 @@ them back when it ends; a host that manages the collector itself is left alone."
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -112,5 +113,39 @@ def test_a_run_that_raises_still_unfreezes():
 
     with pytest.raises(RuntimeError), runs.during_run():
         raise RuntimeError("the run broke")
+
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("unfrozen_collector")
+def test_a_run_leaves_frozen_what_the_host_froze_while_it_ran():
+    runs = FreezeDuringRuns()
+
+    with runs.during_run():
+        kept_alive = [[] for _ in range(1000)]  # new objects, for the host's freeze to add
+        gc.freeze()
+
+    assert gc.get_freeze_count() > 0
+    assert kept_alive
+
+
+@pytest.mark.usefixtures("unfrozen_collector")
+def test_runs_overlapping_from_two_threads_unfreeze_once_both_ended():
+    runs = FreezeDuringRuns()
+    first_in, second_done = threading.Event(), threading.Event()
+
+    def second_run() -> None:
+        first_in.wait()
+        with runs.during_run():
+            pass
+        second_done.set()
+
+    thread = threading.Thread(target=second_run)
+    thread.start()
+    with runs.during_run():
+        first_in.set()
+        second_done.wait()
+        assert gc.get_freeze_count() > 0
+    thread.join()
 
     assert gc.get_freeze_count() == 0
