@@ -45,18 +45,20 @@ def collections_paused() -> Iterator[None]:
 class FreezeDuringRuns:
     """Counts the runs under way in the process; the first freezes, the last unfreezes.
 
-    It stays out of the way of a host that manages the collector itself: with collection off,
-    or with objects already frozen (a pre-fork server's ``gc.freeze()``), it does nothing; and
-    when more objects are frozen at the end than it froze (the host froze some meanwhile), it
-    leaves them all frozen rather than undo the host's freeze. Runs may overlap from several
-    threads, each with its own event loop: the count is kept under a lock.
+    It stays out of the way of a host that manages the collector itself: with collection off it
+    does nothing, and once it has seen objects frozen by somebody else (a pre-fork server's
+    ``gc.freeze()``) it never freezes again in this process. (It cannot tell its own frozen
+    objects from a host's without walking them all, ``gc.get_freeze_count()`` being a count of a
+    linked list: a host that starts freezing while a run is under way has its objects unfrozen
+    when the run ends.) Runs may overlap from several threads, each with its own event loop: the
+    count is kept under a lock.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._runs = 0
         self._froze = False
-        self._frozen_by_us = 0
+        self._host_freezes = False
 
     @property
     def frozen(self) -> bool:
@@ -68,11 +70,12 @@ class FreezeDuringRuns:
         """Freeze the objects that exist now for as long as this (and every overlapping) run
         lasts."""
         with self._lock:
-            if self._runs == 0:
-                self._froze = gc.isenabled() and gc.get_freeze_count() == 0
+            if self._runs == 0 and not self._host_freezes and gc.isenabled():
+                # Cheap while nothing is frozen: the count walks the frozen objects.
+                self._host_freezes = gc.get_freeze_count() > 0
+                self._froze = not self._host_freezes
                 if self._froze:
                     gc.freeze()
-                    self._frozen_by_us = gc.get_freeze_count()
             self._runs += 1
         try:
             yield
@@ -81,10 +84,7 @@ class FreezeDuringRuns:
                 self._runs -= 1
                 if self._runs == 0 and self._froze:
                     self._froze = False
-                    # Frozen objects only ever leave (when freed): more than we froze means the
-                    # host froze objects itself during the run.
-                    if gc.get_freeze_count() <= self._frozen_by_us:
-                        gc.unfreeze()
+                    gc.unfreeze()
 
 
 RUNS = FreezeDuringRuns()
