@@ -17,6 +17,7 @@ from orchestrator._batch import Batch
 from orchestrator._collector import collections_paused
 from orchestrator._core import CURRENT_TASK_KEY, Core
 from orchestrator._snapshot import fresh_task, snapshot
+from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import (
     DagorchError,
     DuplicateTaskError,
@@ -66,7 +67,7 @@ class TaskCreation(Core):
         world_id = await self._world_id(room_id) if self.runtime is not None else None
         task = self._prepare_task(
             {},
-            {},
+            _Choices(self.options),
             name=name,
             description=description,
             room_id=room_id,
@@ -92,7 +93,7 @@ class TaskCreation(Core):
         """
         await self._ensure_open()
         prepared: dict[str, OrchestratedTask] = {}
-        chosen: dict[str | None, AgentProvider] = {}  # one lookup per provider id in the call
+        chosen = _Choices(self.options)
         world_ids: list[str | None] = []
         if self.runtime is not None:
             specs = [dict(spec) for spec in specs]
@@ -116,7 +117,7 @@ class TaskCreation(Core):
     def _prepare_task(
         self,
         pending: Mapping[str, OrchestratedTask],
-        chosen: dict[str | None, AgentProvider],
+        chosen: _Choices,
         *,
         name: str,
         description: str = "",
@@ -132,7 +133,7 @@ class TaskCreation(Core):
         world_id: str | None = None,
     ) -> OrchestratedTask:
         """A checked new task, not yet added; ``pending`` holds tasks about to be added with it,
-        ``chosen`` the providers already selected for them."""
+        ``chosen`` what the call has decided once for all of them."""
         if not isinstance(name, str) or not name.strip():
             raise InvalidTaskError("Task name must be a non-empty string (field: name)")
         if task_id is not None:
@@ -146,9 +147,9 @@ class TaskCreation(Core):
                 )
         new_id = task_id or str(uuid.uuid4())
         options = self.options
-        provider = chosen.get(provider_id)
+        provider = chosen.providers.get(provider_id)
         if provider is None:
-            provider = chosen[provider_id] = self._registry.select(
+            provider = chosen.providers[provider_id] = self._registry.select(
                 provider_id, options.active_provider_env_var, options.default_provider_id
             )
         upstream = _task_ids(depends_on, "depends_on")
@@ -177,7 +178,7 @@ class TaskCreation(Core):
                     room_id=room_id,
                     world_id=world_id,
                     depends_on=upstream,
-                    working_directory=options.get_working_directory(),
+                    working_directory=chosen.working_directory(),
                     provider_id=provider.id,
                     sub_agent_type=provider.id,
                     provider_label=provider.label,
@@ -193,7 +194,7 @@ class TaskCreation(Core):
                 room_id=room_id,
                 world_id=world_id,
                 metadata=OrchestratedTaskMetadata(
-                    working_directory=working_directory or options.get_working_directory(),
+                    working_directory=working_directory or chosen.working_directory(),
                     provider_id=provider.id,
                     sub_agent_type=provider.id,
                     provider_label=provider.label,
@@ -232,13 +233,15 @@ class TaskCreation(Core):
             self._scheduler.want([task.id for task in tasks])
 
     def _insert_tasks(self, tasks: list[OrchestratedTask], batch: Batch, recording: bool) -> None:
+        pending: set[str] = set()
         for task in tasks:
             md = task.metadata
             if self._residency.gone:
                 for dep in md.depends_on:
                     # Brought back if it went while this call waited (it was checked before).
                     self._lookup(dep)
-            self._graph.add_task(task.id, md.depends_on)
+            # _prepare_task checked the dependencies: they exist, once each.
+            self._graph.add_checked_task(task.id, md.depends_on)
             self._tasks[task.id] = task
             self._residency.added(task)
             if recording:
@@ -246,8 +249,12 @@ class TaskCreation(Core):
                 batch.add(task, TaskEventType.CREATED, data)
             else:
                 batch.touch(task)
-            if md.depends_on:
+            # Only dependencies outside ``pending`` (this call's tasks that did not end on
+            # insertion) may have ended: the check is skipped when every one is in it.
+            if md.depends_on and not pending.issuperset(md.depends_on):
                 self._end_from_upstream(batch, task)
+            if not md.status.is_terminal:
+                pending.add(task.id)
 
     async def create_code_task(
         self,
@@ -258,6 +265,24 @@ class TaskCreation(Core):
     ) -> OrchestratedTask:
         """The reference's alias: ``create_task`` with the sub-agent type as provider id."""
         return await self.create_task(name, description, room_id, sub_agent_type)
+
+
+class _Choices:
+    """What one create call decides once for all its tasks: the provider for each provider id
+    asked for, and the working directory of tasks that name none."""
+
+    __slots__ = ("_directory", "_options", "providers")
+
+    def __init__(self, options: AgentOrchestratorPluginOptions) -> None:
+        self._options = options
+        self._directory: str | None = None
+        self.providers: dict[str | None, AgentProvider] = {}
+
+    def working_directory(self) -> str:
+        """``options.get_working_directory()``, called once per create call."""
+        if self._directory is None:
+            self._directory = self._options.get_working_directory()
+        return self._directory
 
 
 def _task_ids(given: str | Iterable[str], field: str) -> list[str]:

@@ -38,6 +38,14 @@ class TaskGraph:
         for dep in upstream:
             graph.add_edge(dep, task_id)
 
+    def add_checked_task(self, task_id: str, upstream: Iterable[str]) -> None:
+        """``add_task`` for a caller that has already checked ``upstream``: every id in it is a
+        node and none is repeated (task creation checks them on its own, with better errors)."""
+        graph = self._g
+        graph.add_node(task_id)
+        for dep in upstream:
+            graph.add_edge(dep, task_id)
+
     def check_dependency(
         self, task_id: str, depends_on_id: str, name_of: Callable[[str], str]
     ) -> None:

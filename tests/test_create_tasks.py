@@ -9,10 +9,12 @@ import pytest
 from orchestrator import (
     DuplicateTaskError,
     InvalidTaskError,
+    TaskResult,
     TaskStatus,
     UnknownDependencyError,
     UnknownProviderError,
 )
+from orchestrator.testing import FunctionProvider
 
 
 async def test_a_batch_may_depend_on_tasks_earlier_in_the_same_batch(make_service):
@@ -89,3 +91,29 @@ async def test_creating_many_tasks_leaves_the_garbage_collector_as_it_was(make_s
         assert gc.isenabled() is collecting
     finally:
         (gc.enable if was else gc.disable)()
+
+
+async def test_tasks_made_after_a_failed_task_end_in_the_same_call_through_each_other(
+    make_service,
+):
+    async def fail(task, ctx):
+        return TaskResult(success=False, error="broken")
+
+    service = await make_service(FunctionProvider("fails", fail))
+    root = await service.create_task("root", "", task_id="root")
+    await service.run()
+
+    await service.create_tasks(
+        [
+            {"name": "child", "task_id": "child", "depends_on": ["root"]},
+            {"name": "grandchild", "task_id": "grandchild", "depends_on": ["child"]},
+        ]
+    )
+
+    child = await service.get_task("child")
+    grandchild = await service.get_task("grandchild")
+    assert (await service.get_task(root.id)).metadata.status is TaskStatus.FAILED
+    assert child.metadata.status is TaskStatus.FAILED
+    assert child.metadata.error == 'Upstream task "root" (root) failed'
+    assert grandchild.metadata.status is TaskStatus.FAILED
+    assert grandchild.metadata.error == 'Upstream task "child" (child) failed'
