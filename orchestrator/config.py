@@ -27,7 +27,8 @@ class AgentOrchestratorPluginOptions:
     default_provider_id: str = ""
     """The provider a task gets when none is named and the environment variable is unset."""
     get_working_directory: Callable[[], str] = os.getcwd
-    """Where new tasks work."""
+    """Where new tasks work, for tasks created without their own ``working_directory``; called
+    once per ``create_task`` or ``create_tasks`` call."""
     active_provider_env_var: str = "ELIZA_CODE_ACTIVE_SUB_AGENT"
     """The environment variable that picks the provider when a task names none."""
     store_path: str | None = None
