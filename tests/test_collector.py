@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,14 @@ def freeze_watcher() -> tuple[FunctionProvider, list[int]]:
     return FunctionProvider("look", look), seen
 
 
+async def one_watched_task(make_service: Any, **options: Any) -> tuple[Any, list[int]]:
+    """A service with one task whose provider records the frozen count; and that record."""
+    provider, seen = freeze_watcher()
+    service = await make_service(provider, **options)
+    await service.create_task("one")
+    return service, seen
+
+
 @pytest.mark.usefixtures("unfrozen_collector")
 async def test_a_run_freezes_the_objects_that_existed_and_unfreezes_them_when_it_ends(
     make_service,
@@ -59,9 +68,7 @@ async def test_a_run_freezes_the_objects_that_existed_and_unfreezes_them_when_it
 
 @pytest.mark.usefixtures("unfrozen_collector")
 async def test_a_run_with_the_option_off_freezes_nothing(make_service):
-    provider, seen = freeze_watcher()
-    service = await make_service(provider, freeze_gc_during_run=False)
-    await service.create_task("one")
+    service, seen = await one_watched_task(make_service, freeze_gc_during_run=False)
 
     await service.run()
 
@@ -70,9 +77,7 @@ async def test_a_run_with_the_option_off_freezes_nothing(make_service):
 
 @pytest.mark.usefixtures("unfrozen_collector")
 async def test_a_run_leaves_objects_the_host_froze_frozen(make_service):
-    provider, seen = freeze_watcher()
-    service = await make_service(provider)
-    await service.create_task("one")
+    service, seen = await one_watched_task(make_service)
     gc.freeze()
     frozen_by_host = gc.get_freeze_count()
 
@@ -85,9 +90,7 @@ async def test_a_run_leaves_objects_the_host_froze_frozen(make_service):
 
 @pytest.mark.usefixtures("unfrozen_collector")
 async def test_a_run_freezes_nothing_while_collection_is_off(make_service):
-    provider, seen = freeze_watcher()
-    service = await make_service(provider)
-    await service.create_task("one")
+    service, seen = await one_watched_task(make_service)
     gc.disable()
 
     await service.run()
