@@ -5,7 +5,8 @@
     python bench/run.py --profile W2         # cProfile one dagorch run of W2
     python bench/run.py --one W2 dagorch     # one run in this process; prints a JSON line
 
-Times are measured in this process, both engines alternating, best of ``--repeat``. Peak RSS is
+Times are measured in this process, the engines alternating, best of ``--repeat`` runs (more for
+a short workload, until an engine's runs add up to ``MIN_SECONDS``). Peak RSS is
 measured for each (workload, engine) in a fresh subprocess (``--one``), which prints its figures as
 a JSON line; those subprocesses run first, while this process is still small. The exit code is 0
 even when a target is missed, and 1 when a correctness check fails.
@@ -59,6 +60,11 @@ on the machine its targets were set on. This machine's speed varies by 2–3 tim
 target is also shown as a ratio to the baseline run in the same process: the target over this
 figure, which does not move with the machine."""
 RSS_WORKLOADS = ("W2", "W3")
+MIN_SECONDS = 0.5
+"""An engine runs a workload ``--repeat`` times, and more (up to ``MAX_RUNS``) until its runs
+add up to this: a run of W1 takes 25–40 ms, and the best of three such short runs moved by 20 %
+from one invocation to the next."""
+MAX_RUNS = 20
 SUBPROCESS_TIMEOUT = 900.0
 
 
@@ -175,10 +181,11 @@ def run_all(names: Sequence[str], repeat: int, engines: Sequence[str] = ENGINES)
         preload(engine)
     for name in names:
         workload = WORKLOADS[name]()
-        for attempt in range(1, repeat + 1):
+        spent = dict.fromkeys(engines, 0.0)
+        for attempt in range(1, MAX_RUNS + 1):
             for engine in engines:
                 row = rows[name, engine]
-                if row.failed:
+                if row.failed or not (attempt <= repeat or spent[engine] < MIN_SECONDS):
                     continue
                 try:
                     timing = measure(workload, engine)
@@ -186,7 +193,8 @@ def run_all(names: Sequence[str], repeat: int, engines: Sequence[str] = ENGINES)
                     row.failed = f"{type(exc).__name__}: {exc}"
                     traceback.print_exc()
                     continue
-                note(f"{name} {engine:8} run {attempt}/{repeat}: {timing.total:.3f} s")
+                spent[engine] += timing.total
+                note(f"{name} {engine:8} run {attempt}: {timing.total:.3f} s")
                 if row.timing is None or timing.total < row.timing.total:
                     row.timing = timing
     return list(rows.values())
@@ -343,7 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     rows = run_all(names, args.repeat, engines)
     print(f"\n{describe_setup()}")
-    print(f"best of {args.repeat} runs; peak RSS from a fresh process per row\n")
+    print(
+        f"best of {args.repeat} runs (or of as many as make {MIN_SECONDS:g} s); peak RSS from a "
+        "fresh process per row\n"
+    )
     print_table(rows)
     print_targets(rows)
     failed = [r for r in rows if r.failed]
