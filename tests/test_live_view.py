@@ -89,3 +89,13 @@ def test_control_sequences_and_markup_in_task_text_are_shown_not_obeyed():
     assert "run \\x1b]0;title\\x07demo" in text
     assert "[bold]evil\\x1b[2J" in text
     assert "\\x1b[31mred[/] \\x08back" in text
+
+
+def test_a_tab_in_task_output_is_shown_as_a_space():
+    view = RunView("run r", {"t": "t"})
+    view.rows["t"].update(task("t", TaskStatus.RUNNING, output=["72K\t."]))
+
+    text = shown(view)
+
+    assert "72K ." in text
+    assert "\\x09" not in text and "\t" not in text

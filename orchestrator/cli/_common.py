@@ -58,10 +58,13 @@ def fail(message: str, code: int = EXIT_FAILED) -> int:
 
 def printable(text: str, *, newlines: bool = True) -> str:
     """``text`` safe to write to a terminal: control characters (escape sequences among them)
-    shown as ``\\xNN`` / ``\\uNNNN`` instead of acting on the terminal; newlines kept when asked."""
+    shown as ``\\xNN`` / ``\\uNNNN`` instead of acting on the terminal; a tab shown as a space
+    (harmless, but it would break a table's columns); newlines kept when asked."""
     return "".join(
         ch
         if ch.isprintable() or (newlines and ch == "\n")
+        else " "
+        if ch == "\t"
         else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
         for ch in text
     )
