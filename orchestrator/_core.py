@@ -200,8 +200,7 @@ class Core:
             await self._recover_interrupted(
                 requeue=self.options.recovery == "requeue_retryable", spare_done=False
             )
-        for task in loaded:
-            self._residency.added(task)
+        self._residency.took_in(loaded)
         self._residency.let_go(loaded)
 
     def _take_in(self, stored: list[OrchestratedTask]) -> None:

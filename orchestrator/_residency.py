@@ -53,11 +53,32 @@ class Residency:
     def added(self, task: OrchestratedTask) -> None:
         """A task joined the service (created or loaded)."""
         if self.enabled:
+            self._place(task.id)
             md = task.metadata
-            if task.id not in self._order:
-                self._order[task.id] = self._next_place
-                self._next_place += 1
             self._groups.add(task.id, unfinished=not md.status.is_terminal, upstream=md.depends_on)
+
+    def _place(self, task_id: str) -> None:
+        if task_id not in self._order:
+            self._order[task_id] = self._next_place
+            self._next_place += 1
+
+    def took_in(self, tasks: Iterable[OrchestratedTask]) -> None:
+        """Tasks read back from the store (at start, or a group coming back): added, then joined
+        along every dependency on a known task. Two passes, because the store's order need not
+        put a task after the tasks it depends on (``add_dependency`` may point at a newer
+        task), and a dependency missed here would split a group: its finished half could then
+        leave memory while a task that still waits for it stays."""
+        if not self.enabled:
+            return
+        tasks = list(tasks)
+        for task in tasks:
+            self._place(task.id)
+            self._groups.add(task.id, unfinished=not task.metadata.status.is_terminal)
+        groups = self._groups
+        for task in tasks:
+            for dep in task.metadata.depends_on:
+                if dep in groups:
+                    groups.join(task.id, dep)
 
     def linked(self, task_id: str, depends_on_id: str) -> None:
         """A dependency was added."""
@@ -133,8 +154,7 @@ class Residency:
         for member in members:
             del self.gone[member]
         core._take_in(back)
-        for loaded in back:
-            self.added(loaded)
+        self.took_in(back)
         self._returned.add(task_id)
         self.reordered = True
         return core._tasks.get(task_id)
@@ -147,9 +167,18 @@ class Residency:
 
     async def every_task(self) -> list[OrchestratedTask]:
         """Every task, oldest first: those in memory and those gone (read from the store)."""
-        every = list(self._core._tasks.values())
-        if self.gone:
-            every.extend(t for t in await self._core._store.load_tasks() if t.id in self.gone)
+        core = self._core
+        if not self.gone:
+            return self._in_creation_order(list(core._tasks.values()), lambda task: task.id)
+        before = dict(core._tasks)
+        stored = await core._store.load_tasks()
+        # Groups may go or come back while the store is read: by id, the freshest copy wins
+        # (a task that went meanwhile is still, in ``before``, the object its last write
+        # stored), and only tasks that still exist are listed, once each.
+        latest = {task.id: task for task in stored if task.id in self.gone}
+        latest.update(before)
+        latest.update(core._tasks)
+        every = [t for i, t in latest.items() if i in core._tasks or i in self.gone]
         return self._in_creation_order(every, lambda task: task.id)
 
     def _in_creation_order(

@@ -74,7 +74,9 @@ class Scheduler:
         for task_id in task_ids:
             if task_id in self._wanted:
                 continue
-            if tasks[task_id].metadata.status.is_terminal:
+            task = tasks.get(task_id)
+            # Gone: deleted, or finished and let go to the store while the caller awaited.
+            if task is None or task.metadata.status.is_terminal:
                 continue
             self._wanted.add(task_id)
             for watch in self._watches:

@@ -419,7 +419,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         """Delete the task (stopping its run); refused while unfinished tasks depend on it."""
         await self._ensure_open()
         self._require(task_id)
-        dependents = self.get_dependents(task_id)
+        dependents = [self._tasks[d] for d in self.get_dependents(task_id)]
         self._graph.remove_task(task_id, lambda d: self._tasks[d].metadata.status.is_terminal)
         self._residency.removed(self._tasks.pop(task_id))
         self._scheduler.forget(task_id)
@@ -428,10 +428,16 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
             self._behind.send()  # a queued write of the task must not bring it back
         await self._store.delete_task(task_id)
         cleaned = Batch()
-        for dependent_id in dependents:
-            dependent = self._tasks[dependent_id]
-            dependent.metadata.depends_on.remove(task_id)
-            cleaned.touch(dependent)
+        for held in dependents:
+            # While the store deleted, a (finished) dependent may have gone to the store, whose
+            # copy is ``held``'s state and is cleaned through it, or come back as a new object,
+            # or been deleted too (then it must not be written back).
+            dependent = self._tasks.get(held.id)
+            if dependent is None and held.id in self._residency.gone:
+                dependent = held
+            if dependent is not None and task_id in dependent.metadata.depends_on:
+                dependent.metadata.depends_on.remove(task_id)
+                cleaned.touch(dependent)
         await self._flush(cleaned)
         if self._current_task_id == task_id:
             self._current_task_id = None

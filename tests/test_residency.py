@@ -4,6 +4,8 @@ read and operation still sees it (from the store, or by bringing the group back)
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from orchestrator import (
@@ -202,3 +204,117 @@ async def test_the_id_of_a_deleted_task_can_be_used_again_without_mixing_groups(
     assert "child" in in_memory(service)
     assert (await service.get_task("child")).name == "second child"
     assert (await service.get_task("child")).metadata.status is TaskStatus.PAUSED
+
+
+def gated_provider() -> tuple[FunctionProvider, asyncio.Event, asyncio.Event]:
+    """A provider whose tasks named ``held`` start, then wait for the gate; others succeed."""
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    async def execute(task, ctx):
+        if task.name == "held":
+            started.set()
+            await gate.wait()
+        return TaskResult(success=True, summary=f"from {task.name}")
+
+    return FunctionProvider("gated", execute), started, gate
+
+
+async def test_a_dependency_on_a_newer_task_keeps_both_together_after_a_restart(make_service):
+    seen: dict[str, list[str]] = {}
+
+    async def execute(task, ctx):
+        seen[task.name] = [r.summary for r in ctx.upstream_results.values()]
+        return TaskResult(success=True, summary=f"from {task.name}")
+
+    service = await make_service(FunctionProvider("echoing", execute))
+    waiting = await service.create_task("waiting", "")
+    newer = await service.create_task("newer", "")
+    await service.add_dependency(waiting.id, newer.id)
+    await service.start_task_execution(newer.id)
+    await service.stop()
+
+    again = await make_service(FunctionProvider("echoing", execute), store=service.store)
+
+    assert again.get_dependencies(waiting.id) == [newer.id]
+    with pytest.raises(DependentsExistError):
+        await again.delete_task(newer.id)
+    await again.start_task_execution(waiting.id)
+    assert seen["waiting"] == ["from newer"]
+
+
+async def test_a_group_brought_back_keeps_a_dependency_on_a_newer_task(make_service):
+    service = await make_service()
+    first = await service.create_task("first", "")
+    second = await service.create_task("second", "")
+    await service.add_dependency(first.id, second.id)
+    await service.run()
+
+    assert service.get_dependencies(first.id) == [second.id]  # brings the group back
+    await service.create_task("other", "")  # a write: the finished group goes again, whole
+
+    assert {first.id, second.id}.isdisjoint(in_memory(service))
+    assert service.get_dependents(second.id) == [first.id]
+
+
+async def test_a_task_created_during_a_run_that_ends_at_once_is_returned(make_service):
+    provider, started, gate = gated_provider()
+
+    async def fail(task, ctx):
+        return TaskResult(success=False, error="broken")
+
+    service = await make_service(provider, FunctionProvider("fails", fail))
+    failed = await service.create_task("failed", "", provider_id="fails")
+    await service.start_task_execution(failed.id)
+    await service.create_task("held", "")
+    running = asyncio.ensure_future(service.run())
+    await started.wait()
+
+    late = await service.create_task("late", "", depends_on=[failed.id])
+
+    gate.set()
+    summary = await running
+    assert late.metadata.status is TaskStatus.FAILED
+    assert summary.statuses[late.id] is TaskStatus.FAILED
+
+
+@pytest.mark.parametrize("turns", range(6))
+async def test_listing_tasks_while_one_finishes_lists_it_once(make_service, turns):
+    provider, started, gate = gated_provider()
+    service = await make_service(provider)
+    gone = await service.create_task("gone", "")
+    await service.start_task_execution(gone.id)  # finished: it leaves memory
+    held = await service.create_task("held", "")
+    handle = service.start_task_execution(held.id)
+    await started.wait()
+    gate.set()
+    for _ in range(turns):  # each count lands the listing at another point of the commit
+        await asyncio.sleep(0)
+
+    listed = [task.id for task in await service.get_tasks()]
+
+    await handle
+    assert listed == [gone.id, held.id]
+
+
+@pytest.mark.parametrize("turns", range(6))
+async def test_deleting_a_task_while_its_dependent_leaves_memory_cleans_the_dependent(
+    make_service, turns
+):
+    provider, started, gate = gated_provider()
+    service = await make_service(provider)
+    held = await service.create_task("held", "")
+    deleted = await service.create_task("deleted", "")
+    dependent = await service.create_task("dependent", "", depends_on=[held.id, deleted.id])
+    await service.start_task_execution(deleted.id)
+    await service.cancel_task(dependent.id)
+    handle = service.start_task_execution(held.id)
+    await started.wait()
+    gate.set()
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+    await service.delete_task(deleted.id)
+
+    await handle
+    assert (await service.get_task(dependent.id)).metadata.depends_on == [held.id]
+    assert service.store.read_task(dependent.id).metadata.depends_on == [held.id]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from hookspecs.models import TaskEventType, TaskStatus
 from orchestrator import AgentOrchestratorPluginOptions, AgentOrchestratorService, SqliteStore
 from orchestrator._inbox import take_lease
-from orchestrator.errors import RemoteControlError
+from orchestrator.errors import RemoteControlError, StoreError
 from orchestrator.remote import RemoteControl
 from orchestrator.testing import FunctionProvider, succeed
 
@@ -206,3 +207,31 @@ async def test_timed_out_remote_command_not_applied_later(tmp_path: Path) -> Non
     ) as later:
         await asyncio.sleep(0.4)
         assert (await later.get_task(task.id)).metadata.status is TaskStatus.PENDING
+
+
+@sqlite_only
+async def test_a_malformed_lease_record_fails_the_write_naming_it(
+    make_service: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "owned.db"
+    service = await make_service(store=SqliteStore(path))
+    task = await service.create_task("t")
+    other = sqlite3.connect(path)
+    good = other.execute("SELECT value FROM kv WHERE key = 'owner'").fetchone()[0]
+    with other:
+        other.execute("UPDATE kv SET value = '{\"token\": \"x\"}' WHERE key = 'owner'")
+
+    try:
+        # Not a timeout around the call: store writes are shielded from cancellation.
+        renaming = asyncio.ensure_future(service.rename_task(task.id, "renamed"))
+        done, _ = await asyncio.wait({renaming}, timeout=5)
+        assert done, "the write is still waiting for the store"
+        with pytest.raises(StoreError, match="unreadable lease record"):
+            renaming.result()
+    finally:
+        with other:
+            other.execute("UPDATE kv SET value = ? WHERE key = 'owner'", (good,))
+        other.close()
+
+    await service.rename_task(task.id, "renamed after all")
+    assert (await service.get_task(task.id)).name == "renamed after all"

@@ -191,10 +191,16 @@ class SqliteWriter:
         try:
             connection.execute("BEGIN IMMEDIATE")
             fenced = self._fence_token is not None and not self._holds_lease(connection)
-        except sqlite3.Error as exc:
+        except Exception as exc:
+            # A malformed lease record (not only a database error) must fail this group, not
+            # leave its writers waiting and the transaction open.
             _rollback(connection)
-            error = StoreError(self.path, describe_database_error(exc))
-            _wake(group, [(future, None, error) for _, _, future in group])
+            cause = (
+                describe_database_error(exc)
+                if isinstance(exc, sqlite3.Error)
+                else f"unreadable lease record ({type(exc).__name__}: {exc})"
+            )
+            _wake(group, [(future, None, StoreError(self.path, cause)) for _, _, future in group])
             return
         outcomes: list[_Outcome] = []
         for index, (operation, _, future) in enumerate(group):
