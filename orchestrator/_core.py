@@ -29,7 +29,7 @@ from hookspecs.provider import AgentProvider
 from orchestrator._batch import Batch
 from orchestrator._commits import WriteBehind
 from orchestrator._handle import ExecutionHandle
-from orchestrator._inbox import take_lease
+from orchestrator._inbox import LeaseKeeper, take_lease
 from orchestrator._residency import Residency
 from orchestrator.config import AgentOrchestratorPluginOptions, get_configured_options
 from orchestrator.errors import ConfigurationError, TaskNotFoundError
@@ -116,6 +116,7 @@ class Core:
         self._background: set[asyncio.Task[Any]] = set()
         self._handles: dict[str, ExecutionHandle] = {}
         self._lease: str | None = None
+        self._lease_keeper: LeaseKeeper | None = None
         """Our lease token when the store is shared between processes."""
 
     @property
@@ -165,11 +166,8 @@ class Core:
             await self._executor.stop()
             # A service that failed to open holds nothing (no lease, no open file, nothing
             # loaded), so a later call can try again from scratch.
-            if self._lease is not None and isinstance(self._store, SharedStore):
-                with contextlib.suppress(Exception):
-                    await self._store.release_lease(self._lease)
+            await self._let_go_of_lease()
             await self._store.close()
-            self._lease = None
             self._tasks.clear()
             self._residency.clear()
             self._graph = TaskGraph()
@@ -177,6 +175,16 @@ class Core:
             self._opening = None
             raise
         self._opened = True
+
+    async def _let_go_of_lease(self) -> None:
+        """Stop renewing the lease, then give it up (if it is still ours)."""
+        keeper, self._lease_keeper = self._lease_keeper, None
+        if keeper is not None:
+            await keeper.stop()
+        if self._lease is not None and isinstance(self._store, SharedStore):
+            with contextlib.suppress(Exception):
+                await self._store.release_lease(self._lease)
+        self._lease = None
 
     def _connect_plugins(self) -> None:
         """Hand events to plugins that observe them (once, and only if one does)."""
@@ -190,6 +198,7 @@ class Core:
     async def _load(self) -> None:
         if isinstance(self._store, SharedStore):
             self._lease = await take_lease(self._store, getattr(self._store, "path", "the store"))
+            self._lease_keeper = LeaseKeeper(self._store, self._lease)
         loaded = await self._store.load_tasks()
         self._take_in(loaded)
         current = await self._store.get_value(CURRENT_TASK_KEY)

@@ -46,10 +46,48 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class LeaseKeeper:
+    """Renews the owner's lease every ``POLL_SECONDS``, on its own, from the moment the lease
+    is taken until ``stop()``: neither loading a big store nor applying a slow command may let
+    it lapse while the owner lives (another process would take the file over)."""
+
+    def __init__(self, store: SharedStore, token: str) -> None:
+        self._store = store
+        self._token = token
+        self._stop = asyncio.Event()
+        self.lost = asyncio.Event()
+        """Set once another orchestrator holds the lease: this one's writes are refused."""
+        self._task = asyncio.get_running_loop().create_task(self._renew(), name="dagorch-lease")
+
+    async def _renew(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), POLL_SECONDS)
+            if self._stop.is_set():
+                return
+            try:
+                renewed = await self._store.renew_lease(self._token)
+            except Exception:
+                # A store error, or an unreadable lease record: try again at the next beat.
+                logger.exception("Could not renew the lease on the store")
+                continue
+            if not renewed:
+                # Fenced: the store refuses this service's writes from now on.
+                logger.error("Another orchestrator took over the store")
+                self.lost.set()
+                return
+
+    async def stop(self) -> None:
+        """Stop renewing (the lease itself is released by the caller)."""
+        self._stop.set()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
 async def serve(
-    service: AgentOrchestratorService, store: SharedStore, token: str, stop: asyncio.Event
+    service: AgentOrchestratorService, store: SharedStore, stop: asyncio.Event, lost: asyncio.Event
 ) -> None:
-    """Renew the lease and apply inbox commands every ``POLL_SECONDS`` until ``stop`` is set.
+    """Apply inbox commands every ``POLL_SECONDS`` until ``stop`` is set or the lease is
+    ``lost``.
 
     It stops between commands, never in the middle of one, so no command is applied without its
     outcome being recorded.
@@ -59,13 +97,10 @@ async def serve(
             await asyncio.wait_for(stop.wait(), POLL_SECONDS)
         if stop.is_set():
             return
+        if lost.is_set():
+            logger.error("No longer applying commands: another orchestrator owns the store")
+            return
         try:
-            if not await store.renew_lease(token):
-                # Fenced: the store refuses this service's writes from now on.
-                logger.error(
-                    "Another orchestrator took over the store; no longer applying commands"
-                )
-                return
             for command in await store.pending_commands():
                 if stop.is_set():
                     return

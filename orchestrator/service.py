@@ -8,7 +8,6 @@ the provider, and tasks form a DAG.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -95,11 +94,11 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         if (
             opening
             and self._inbox is None
-            and self._lease is not None
+            and self._lease_keeper is not None
             and isinstance(self._store, SharedStore)
         ):
             self._inbox = asyncio.get_running_loop().create_task(
-                inbox.serve(self, self._store, self._lease, self._inbox_stop),
+                inbox.serve(self, self._store, self._inbox_stop, self._lease_keeper.lost),
                 name="dagorch-inbox",
             )
 
@@ -131,9 +130,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
             # stopping still releases everything; what the store holds stays as it was.
             logger.exception("Could not store the final state while stopping")
         finally:
-            if self._lease is not None and isinstance(self._store, SharedStore):
-                with contextlib.suppress(StoreError):
-                    await self._store.release_lease(self._lease)
+            await self._let_go_of_lease()
             self._bus.close()
             await self._store.close()
 

@@ -160,3 +160,37 @@ async def test_two_other_processes_control_a_running_pipeline_without_losing_any
             "SELECT state, count(*) FROM commands GROUP BY state"
         ).fetchall()
     assert states == [("done", 42)]
+
+
+async def test_the_owner_keeps_its_lease_while_it_applies_a_slow_command(tmp_path):
+    path = tmp_path / "owned.db"
+    options = AgentOrchestratorPluginOptions(
+        providers=[GatedProvider()], handler_timeout=5, cancel_grace_period=0.05
+    )
+    service = await AgentOrchestratorService.start(options=options, store=SqliteStore(path))
+    task = await service.create_task("t", "")
+
+    async def slow_handler(event):
+        await anyio.sleep(2.5)  # longer than a lease lasts without renewal
+
+    service.on("task:paused", slow_handler)
+    probe = SqliteStore(path)
+    await probe.open()
+    free_at: list[float] = []
+    try:
+        async with anyio.create_task_group() as tg, RemoteControl(path, timeout=10) as remote:
+            tg.start_soon(remote.pause_task, task.id)
+            started = time.monotonic()
+            while time.monotonic() - started < 3:
+                if await probe.current_lease() is None:
+                    free_at.append(time.monotonic() - started)
+                await anyio.sleep(0.2)
+    finally:
+        await probe.close()
+        await service.stop()
+
+    assert free_at == []
+    async with await AgentOrchestratorService.start(
+        options=options, store=SqliteStore(path)
+    ) as again:
+        assert (await again.get_task(task.id)).metadata.status is TaskStatus.PAUSED

@@ -213,7 +213,9 @@ class SqliteStore(SqliteWriter):
             held = _read_lease(connection)
             if held is not None and held.token == token:
                 connection.execute("DELETE FROM kv WHERE key = ?", (_LEASE_KEY,))
-            self._fence_token = None
+                self._fence_token = None
+            # Otherwise the lease is another orchestrator's: this store stays fenced, so a
+            # write still queued here cannot overwrite the new owner's data.
 
         await self._call(release)
 
