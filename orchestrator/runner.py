@@ -136,8 +136,14 @@ async def _attempt(
         given.metadata.__dict__["params"] = rendered
     if svc._plugins.observes("before_task_run"):
         await svc._plugins.notify("before_task_run", task=snapshot(task), attempt=attempt)
+    # A cancel or pause that came while the attempt was prepared (its start write, a hook, the
+    # next-attempt write) is obeyed before the provider is called, not after.
+    if run.cancelled:
+        return None, "Cancelled", False
     executor = svc._executor
     try:
+        if task.metadata.status is TaskStatus.PAUSED:
+            await run.checkpoint(task)
         # The local executor would only await the provider: calling it here saves a coroutine.
         # (Inside the try: a provider whose execute_task has the wrong signature raises here.)
         if type(executor) is LocalExecutor:
@@ -147,13 +153,17 @@ async def _attempt(
         if timeout is None:
             outcome = await call
         else:
-            with anyio.fail_after(timeout) as timeout_scope:
+            # A scope of our own rather than fail_after: the attempt timed out when this scope
+            # caught its cancellation, whatever the deadline became since (a pause that came
+            # during the provider's clean-up parks it), and a TimeoutError the provider raises
+            # itself is the provider failing, not the timeout.
+            with svc._new_scope(deadline=anyio.current_time() + timeout) as timeout_scope:
                 run.timeout_scope = timeout_scope
                 if task.metadata.status is TaskStatus.PAUSED:
                     hold_deadline(run)
                 outcome = await call
-    except TimeoutError:
-        return None, f"Timed out after {timeout:g}s", True
+            if timeout_scope.cancelled_caught:
+                return None, f"Timed out after {timeout:g}s", True
     except TaskCancelledError:
         return None, "Cancelled", False
     except anyio.get_cancelled_exc_class():
@@ -194,7 +204,8 @@ def backoff(base: float, ceiling: float, attempt: int) -> float:
 def hold_deadline(run: Run) -> None:
     """Park the attempt's timeout while the task is paused, keeping the time that was left."""
     scope = run.timeout_scope
-    if scope is not None and run.time_left is None:
+    # Once the timeout has fired, the attempt has timed out: nothing is left to park.
+    if scope is not None and run.time_left is None and not scope.cancel_called:
         run.time_left = scope.deadline - anyio.current_time()
         scope.deadline = math.inf
 

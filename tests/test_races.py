@@ -10,6 +10,7 @@ import anyio
 import pytest
 from providers import Probe
 
+from hookspecs import hookimpl
 from orchestrator import (
     DagorchError,
     IllegalTransitionError,
@@ -467,3 +468,98 @@ async def test_concurrent_first_calls_wait_for_the_open(tmp_path):
     finally:
         await lazy.stop()
     assert all(t is not None for t in seen)
+
+
+# -- control that arrives while an attempt is prepared or timing out -------------------------
+
+
+async def test_a_pause_from_a_started_handler_holds_the_provider_until_resumed(make_service):
+    seen_paused: list[bool] = []
+
+    async def execute(task, ctx):
+        seen_paused.append(ctx.is_paused())
+        return TaskResult(success=True, summary="done")
+
+    service = await make_service(FunctionProvider("p", execute))
+    task = await service.create_task("x", "")
+
+    async def pause_it(event):
+        await service.pause_task(event.task_id)
+
+    service.on("task:started", pause_it)
+    handle = service.start_task_execution(task.id)
+    with anyio.move_on_after(0.3):
+        await handle.wait()
+
+    assert seen_paused == []
+    assert (await service.get_task(task.id)).metadata.status is TaskStatus.PAUSED
+    service.off("task:started", pause_it)
+    await service.resume_task(task.id)
+    assert (await handle.wait()).metadata.status is TaskStatus.COMPLETED
+    assert seen_paused == [False]
+
+
+async def test_a_cancel_during_a_before_run_hook_never_calls_the_provider(make_service):
+    called: list[str] = []
+
+    async def execute(task, ctx):
+        called.append(task.id)
+        return TaskResult(success=True, summary="done")
+
+    class SlowHook:
+        @hookimpl
+        async def before_task_run(self, task, attempt):
+            await asyncio.sleep(0.2)
+
+    service = await make_service(FunctionProvider("p", execute), cancel_grace_period=1.0)
+    service.register_plugin(SlowHook(), name="slow-hook")
+    task = await service.create_task("x", "")
+    handle = service.start_task_execution(task.id)
+    await asyncio.sleep(0.05)
+
+    await service.cancel_task(task.id)
+
+    assert (await handle.wait()).metadata.status is TaskStatus.CANCELLED
+    assert called == []
+
+
+async def test_a_pause_during_the_clean_up_after_a_timeout_keeps_the_timeout_and_retry(
+    make_service,
+):
+    async def slow(task, ctx):
+        try:
+            await asyncio.sleep(10)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await asyncio.sleep(0.2)  # clean-up, such as ending a subprocess
+        return TaskResult(success=True, summary="never")
+
+    service = await make_service(FunctionProvider("p", slow))
+    task = await service.create_task("x", "", timeout=0.05, retries=1)
+    service.start_task_execution(task.id)
+    await asyncio.sleep(0.12)  # the deadline passed; the provider is cleaning up
+
+    await service.pause_task(task.id)
+    await asyncio.sleep(0.3)
+
+    paused = await service.get_task(task.id)
+    assert paused.metadata.status is TaskStatus.PAUSED
+    assert paused.metadata.error is None
+    assert any("Timed out after 0.05s; retrying" in line for line in paused.metadata.output)
+
+
+async def test_a_timeout_error_raised_by_the_provider_is_a_retried_failure(make_service):
+    calls: list[str] = []
+
+    async def times_out(task, ctx):
+        calls.append(task.id)
+        raise TimeoutError("upstream http timeout")
+
+    service = await make_service(FunctionProvider("p", times_out))
+    task = await service.create_task("x", "", retries=1)
+
+    ended = await service.start_task_execution(task.id)
+
+    assert ended.metadata.status is TaskStatus.FAILED
+    assert ended.metadata.error == "upstream http timeout"
+    assert len(calls) == 2
