@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import math
@@ -263,6 +264,13 @@ class EventBus:
                         event.task_id,
                     )
             except Exception:
+                _log_failure(event)
+            except asyncio.CancelledError:
+                # A handler that awaited something cancelled fails like any other; only a
+                # cancellation of the delivering task itself goes on up.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
                 _log_failure(event)
 
     def _route(self, event: TaskEvent) -> list[EventHandler]:

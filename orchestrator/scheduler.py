@@ -119,13 +119,14 @@ class Scheduler:
         fut = self._finished.get(task_id)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
-            self._finished[task_id] = fut
             task = self._svc._tasks.get(task_id)
             # A task missing here was let go to the store: finished and stored long ago.
             if task is None or (
                 task.metadata.status.is_terminal and task_id not in self._unsettled
             ):
-                fut.set_result(None)
+                fut.set_result(None)  # done already: kept nowhere, so nothing piles up
+            else:
+                self._finished[task_id] = fut
         return fut
 
     def run_of(self, task_id: str) -> Run | None:

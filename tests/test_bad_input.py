@@ -23,6 +23,7 @@ from orchestrator import (
     OrchestratedTask,
     OrchestratedTaskMetadata,
     TaskEvent,
+    TaskEventType,
     TaskNotFoundError,
     TaskResult,
     TaskStatus,
@@ -416,6 +417,25 @@ async def test_a_raising_event_handler_does_not_break_the_service_call(service):
 
     assert (await service.get_task("z")) == task
     assert [e.task_id for e in seen] == ["z"]
+
+
+async def test_a_handler_that_awaits_something_cancelled_does_not_break_the_service_call(
+    service,
+):
+    seen: list[TaskEvent] = []
+
+    async def awaits_a_cancelled_future(event: TaskEvent) -> None:
+        future = asyncio.get_running_loop().create_future()
+        future.cancel()
+        await future
+
+    service.on("task:cancelled", awaits_a_cancelled_future)
+    service.on("task", seen.append)
+
+    await service.cancel_task("x")
+
+    assert (await service.get_task("x")).metadata.status is TaskStatus.CANCELLED
+    assert [e.type for e in seen][-1] is TaskEventType.CANCELLED
 
 
 async def test_a_raising_async_event_handler_does_not_break_the_service_call(service):

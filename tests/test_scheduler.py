@@ -176,3 +176,14 @@ async def test_a_cancel_during_the_retry_backoff_ends_the_wait_at_once(make_serv
 
     assert finished.metadata.status is TaskStatus.CANCELLED
     assert len(provider.calls) == 1
+
+
+async def test_waiting_on_finished_tasks_keeps_nothing_behind(make_service):
+    service = await make_service()
+    task = await service.create_task("t", "")
+    await service.start_task_execution(task.id)
+
+    for _ in range(100):
+        await service.wait_for_task(task.id)
+
+    assert service._scheduler._finished == {}
