@@ -68,20 +68,40 @@ class RemoteControl:
             await self._apply_directly(action, task_id)
             return
         seq = await self._store.submit_command(task_id, action)
-        with anyio.move_on_after(self.timeout):
-            while True:
-                if await self._finished(seq, action):
-                    return
-                # The owner is another process: the file is all there is to watch.
-                await anyio.sleep(0.02)
-        # Withdrawn, so a command reported as failed is never applied later; unless the owner
-        # got to it in the meantime, in which case its outcome stands.
-        if not await self._store.expire_command(seq) and await self._finished(seq, action):
+        if await self._outcome_within(seq, action, expire=True):
+            return
+        if await self._store.command_outcome(seq) == ("expired", None):
+            raise RemoteControlError(
+                f"{self.path}: the owning orchestrator did not apply {action} {task_id} within "
+                f"{self.timeout:g}s"
+            )
+        # The owner took the command before it could be withdrawn: its outcome stands, and is
+        # waited for once more.
+        if await self._outcome_within(seq, action, expire=False):
             return
         raise RemoteControlError(
-            f"{self.path}: the owning orchestrator did not apply {action} {task_id} within "
-            f"{self.timeout:g}s"
+            f"{self.path}: the owning orchestrator began to apply {action} {task_id} but did "
+            f"not finish within {2 * self.timeout:g}s; its outcome is unknown"
         )
+
+    async def _outcome_within(self, seq: int, action: str, *, expire: bool) -> bool:
+        """True once the owner applied the command within ``timeout``. With ``expire``, a
+        command still pending when the wait ends is withdrawn, also when the caller is
+        cancelled, so that a command reported as failed is never applied later."""
+        applied = False
+        try:
+            with anyio.move_on_after(self.timeout):
+                while True:
+                    if await self._finished(seq, action):
+                        applied = True
+                        break
+                    # The owner is another process: the file is all there is to watch.
+                    await anyio.sleep(0.02)
+        finally:
+            if expire and not applied:
+                with anyio.CancelScope(shield=True):
+                    await self._store.expire_command(seq)
+        return applied
 
     async def _finished(self, seq: int, action: str) -> bool | None:
         """True once the owner applied the command, None while it is pending; raises the

@@ -209,6 +209,54 @@ async def test_timed_out_remote_command_not_applied_later(tmp_path: Path) -> Non
         assert (await later.get_task(task.id)).metadata.status is TaskStatus.PENDING
 
 
+async def test_a_remote_command_whose_sender_gave_up_is_not_applied_later(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    options = AgentOrchestratorPluginOptions(providers=[FunctionProvider("ok", succeed)])
+    async with await AgentOrchestratorService.start(
+        options=options, store=SqliteStore(path)
+    ) as first:
+        task = await first.create_task("t")
+    holder = SqliteStore(path)  # an owner that does not read its inbox yet
+    await holder.open()
+    await holder.acquire_lease("holder", 1, "elsewhere")
+    async with RemoteControl(path, timeout=30) as remote:
+        sending = asyncio.ensure_future(remote.cancel_task(task.id))
+        await asyncio.sleep(0.2)
+        sending.cancel()  # Ctrl-C, or the caller's own time limit
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+    await holder.release_lease("holder")
+    await holder.close()
+
+    async with await AgentOrchestratorService.start(
+        options=options, store=SqliteStore(path)
+    ) as later:
+        await asyncio.sleep(0.4)  # several inbox polls
+        assert (await later.get_task(task.id)).metadata.status is TaskStatus.PENDING
+
+
+async def test_a_remote_command_the_owner_is_still_applying_at_the_timeout_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.db"
+    options = AgentOrchestratorPluginOptions(
+        providers=[FunctionProvider("ok", succeed)], handler_timeout=2
+    )
+    async with await AgentOrchestratorService.start(
+        options=options, store=SqliteStore(path)
+    ) as owner:
+        task = await owner.create_task("t")
+
+        async def slow_handler(event: Any) -> None:
+            await asyncio.sleep(0.45)  # the owner claims the command, then takes this long
+
+        owner.on("task:paused", slow_handler)
+        async with RemoteControl(path, timeout=0.3) as remote:
+            await remote.pause_task(task.id)
+
+        assert (await owner.get_task(task.id)).metadata.status is TaskStatus.PAUSED
+
+
 @sqlite_only
 async def test_a_malformed_lease_record_fails_the_write_naming_it(
     make_service: Any, tmp_path: Path
