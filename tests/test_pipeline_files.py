@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.pipeline import PipelineError, load_pipeline, parse_pipeline
+from orchestrator.pipeline import PipelineError, load_pipeline, parse_pipeline, start_run
+from orchestrator.pipeline._run import RunRecord, task_specs
 
 KNOWN = ["echo", "python", "shell"]
 
@@ -148,3 +149,21 @@ def test_a_missing_file_and_a_directory_are_refused(tmp_path):
         load_pipeline(tmp_path / "missing.toml")
     with pytest.raises(PipelineError, match="is a directory, not a pipeline file"):
         load_pipeline(tmp_path)
+
+
+async def test_a_run_whose_record_was_lost_in_a_crash_does_not_block_the_next_run(
+    make_service, tmp_path
+):
+    pipeline = parse_pipeline(
+        '[pipeline]\nname = "p"\n\n[[tasks]]\nid = "a"\nprovider = "ok"\n',
+        "p.toml",
+        tmp_path,
+    )
+    service = await make_service()
+    # What a crash between creating a run's tasks and recording the run leaves behind.
+    await service.create_tasks(task_specs(pipeline, RunRecord("p-1", "p", "p.toml", ["a"], 0.0)))
+
+    run = await start_run(service, pipeline, tmp_path / "p.toml")
+
+    assert run.id == "p-2"
+    assert (await service.get_task("p-2/a")) is not None

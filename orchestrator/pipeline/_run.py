@@ -108,7 +108,11 @@ async def start_run(
     runs = await recorded_runs(service.store)
     taken = {run.id for run in runs}
     number = len(runs) + 1
-    while f"{pipeline.name}-{number}" in taken:
+    # A run's tasks are created all at once, and recorded as a run just after: a crash in
+    # between leaves tasks under an id no record holds, which must not be picked again.
+    while f"{pipeline.name}-{number}" in taken or await _has_tasks(
+        service, f"{pipeline.name}-{number}", pipeline
+    ):
         number += 1
     run = RunRecord(
         id=f"{pipeline.name}-{number}",
@@ -121,6 +125,11 @@ async def start_run(
     await service.create_tasks(specs)
     await service.store.set_value(RUNS_KEY, [asdict(r) for r in [*runs, run]])
     return run
+
+
+async def _has_tasks(service: AgentOrchestratorService, run_id: str, pipeline: Pipeline) -> bool:
+    first = pipeline.tasks[0].id
+    return await service.get_task(qualified(run_id, first)) is not None
 
 
 def task_specs(pipeline: Pipeline, run: RunRecord) -> list[dict[str, Any]]:
