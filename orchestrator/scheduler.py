@@ -110,6 +110,15 @@ class Scheduler:
             self._release(task_id)
             self._request_pump()
 
+    def provider_changed(self, task_id: str) -> None:
+        """The task moved to another provider: if it waits for a slot of its old one, it is
+        queued again, to wait for its new provider's limit (if any) instead."""
+        for queue in self._blocked.values():
+            if task_id in queue:
+                queue.remove(task_id)
+                self._ready.appendleft(task_id)
+                self._request_pump()
+
     def auto_wanting(self) -> bool:
         """True while a ``run()`` is going: new tasks join it."""
         return bool(self._watches)

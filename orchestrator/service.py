@@ -396,6 +396,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         batch = Batch()
         batch.add(task, TaskEventType.MESSAGE, {"providerId": provider.id})
         self._append_lines(batch, task, f"Provider: {provider.label} ({provider.id})")
+        self._scheduler.provider_changed(task_id)
         await self._flush(batch)
 
     async def rename_task(self, task_id: str, name: str) -> None:

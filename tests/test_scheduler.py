@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 
 from orchestrator import OrchestratedTask, ProviderError, TaskResult, TaskStatus
-from orchestrator.testing import FunctionProvider
+from orchestrator.testing import FunctionProvider, GatedProvider, succeed
 
 
 class Occupancy:
@@ -187,3 +187,28 @@ async def test_waiting_on_finished_tasks_keeps_nothing_behind(make_service):
         await service.wait_for_task(task.id)
 
     assert service._scheduler._finished == {}
+
+
+async def test_a_task_waiting_for_a_providers_slot_runs_once_moved_to_a_free_provider(
+    make_service,
+):
+    busy = GatedProvider("narrow")
+    service = await make_service(
+        busy,
+        FunctionProvider("free", succeed),
+        max_concurrency=4,
+        provider_concurrency={"narrow": 1},
+    )
+    holding = await service.create_task("holding", "", provider_id="narrow")
+    service.start_task_execution(holding.id)
+    await busy.started.wait()
+    waiting = await service.create_task("waiting", "", provider_id="narrow")
+    handle = service.start_task_execution(waiting.id)
+    await anyio.sleep(0.05)  # queued behind the busy provider's one slot
+    assert (await service.get_task(waiting.id)).metadata.status is TaskStatus.PENDING
+
+    await service.set_task_sub_agent_type(waiting.id, "free")
+
+    with anyio.fail_after(5):
+        assert (await handle.wait()).metadata.status is TaskStatus.COMPLETED
+    busy.release()
