@@ -55,6 +55,20 @@ async def test_another_programs_database_is_refused_and_left_untouched(tmp_path)
     assert path.read_bytes() == before
 
 
+async def test_another_programs_empty_database_with_a_version_is_refused_and_left_untouched(
+    tmp_path,
+):
+    path = tmp_path / "other-empty.db"
+    with sqlite3.connect(path) as other:
+        other.execute("PRAGMA user_version = 3")
+    before = path.read_bytes()
+
+    with pytest.raises(StoreError, match="belongs to another program"):
+        await started(path)
+
+    assert path.read_bytes() == before
+
+
 async def test_a_database_from_a_newer_dagorch_is_refused(tmp_path):
     path = tmp_path / "future.db"
     with sqlite3.connect(path) as future:

@@ -83,7 +83,10 @@ def check_existing_file(path: Path) -> None:
         raise StoreError(path, describe_database_error(exc)) from exc
     finally:
         probe.close()
-    if application_id != APPLICATION_ID and not (application_id == 0 and tables == 0):
+    # A file of ours carries our application id. The one exception is a file nobody has used
+    # yet: no id, no tables, no version (another program's empty file has set one of those).
+    unused = application_id == 0 and tables == 0 and version == 0
+    if application_id != APPLICATION_ID and not unused:
         raise StoreError(path, "is not a dagorch database (it belongs to another program)")
     if version > SCHEMA_VERSION:
         raise StoreError(
