@@ -155,6 +155,17 @@ def test_status_shows_the_newest_run_or_one_task():
     assert "- **Depends on**: hello-1/count-words, hello-1/shout, hello-1/disk-usage" in task
 
 
+def test_a_task_named_in_a_command_is_the_one_of_the_run_asked_for():
+    run_dagorch("run", str(HELLO))
+    run_dagorch("run", str(HELLO))
+
+    newest = run_dagorch("status", "Write the report").stdout.splitlines()[0]
+    first = run_dagorch("status", "Write the report", "--run", "hello-1").stdout.splitlines()[0]
+
+    assert newest == "## Task hello-2/report: Write the report"
+    assert first == "## Task hello-1/report: Write the report"
+
+
 def test_search_ranks_and_lists_matches():
     run_dagorch("run", str(HELLO))
     found = run_dagorch("search", "shout").stdout.splitlines()

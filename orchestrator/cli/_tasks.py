@@ -119,8 +119,9 @@ def _run(command: Any, args: argparse.Namespace, *extra: Any) -> int:
 
 
 async def _resolve(tasks: RemoteTasks, given: str, run_id: str | None) -> str:
-    """A stored id for TASK: as given when it is one, else the pipeline task of that id in the
-    run (``--run``, else the newest run that has it), else the text itself (matched by name)."""
+    """A stored id for TASK: as given when it is one, else the pipeline task of that id or of
+    that name in the run (``--run``, else the newest run that has it), else the text itself
+    (matched by name among every task)."""
     from orchestrator.pipeline import find_run, recorded_runs
 
     if await tasks.get_task(given) is not None:
@@ -133,6 +134,11 @@ async def _resolve(tasks: RemoteTasks, given: str, run_id: str | None) -> str:
     for run in runs:
         if given in run.tasks:
             return run.task_id(given)
+    for run in runs:
+        for stored_id in run.task_ids:
+            task = await tasks.get_task(stored_id)
+            if task is not None and task.name == given:
+                return stored_id
     return given
 
 
