@@ -24,7 +24,7 @@ async def take_lease(store: SharedStore, where: object) -> str:
     token = uuid.uuid4().hex
     host = socket.gethostname()
     blocking = await store.acquire_lease(token, os.getpid(), host)
-    if blocking is not None and blocking.host == host and not _alive(blocking.pid):
+    if blocking is not None and blocking.host == host and not process_alive(blocking.pid):
         # Its owner died on this machine (a crash or SIGKILL): no need to wait out the lease,
         # but take it over only if nobody else did in the meantime.
         blocking = await store.acquire_lease(token, os.getpid(), host, replacing=blocking.token)
@@ -36,7 +36,8 @@ async def take_lease(store: SharedStore, where: object) -> str:
     return token
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True when a process with this id runs on this machine (or may: not ours to signal)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 from types import TracebackType
 from typing import Self
 
 import anyio
 
 from hookspecs.models import OrchestratedTask
+from orchestrator._inbox import process_alive
 from orchestrator.errors import DagorchError, RemoteControlError, TaskNotFoundError
 from orchestrator.store.sqlite import SqliteStore
 
@@ -29,6 +31,10 @@ class RemoteControl:
         """Seconds to wait for the owner to apply a command."""
 
     async def __aenter__(self) -> Self:
+        # Controlling a store that does not exist is a mistake (a wrong path), not a reason to
+        # create an empty one there.
+        if not self.path.exists():
+            raise RemoteControlError(f"{self.path}: no such store")
         await self._store.open()
         return self
 
@@ -64,7 +70,10 @@ class RemoteControl:
         raise TaskNotFoundError(task_id)
 
     async def _send(self, action: str, task_id: str) -> None:
-        if await self._store.current_lease() is None:
+        lease = await self._store.current_lease()
+        # No owner, or one that died on this machine a moment ago (its lease has not run out
+        # yet, but nobody will read the inbox): the command is applied here.
+        if lease is None or (lease.host == socket.gethostname() and not process_alive(lease.pid)):
             await self._apply_directly(action, task_id)
             return
         seq = await self._store.submit_command(task_id, action)

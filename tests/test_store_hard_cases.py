@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -283,3 +286,40 @@ async def test_a_malformed_lease_record_fails_the_write_naming_it(
 
     await service.rename_task(task.id, "renamed after all")
     assert (await service.get_task(task.id)).name == "renamed after all"
+
+
+async def test_remote_control_of_a_store_that_does_not_exist_is_refused_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "missing" / "nowhere.db"
+
+    with pytest.raises(RemoteControlError, match="no such store"):
+        async with RemoteControl(path) as remote:
+            await remote.pause_task("t")
+
+    assert not path.exists() and not path.parent.exists()
+
+
+async def test_a_command_for_an_owner_that_just_died_is_applied_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    options = AgentOrchestratorPluginOptions(providers=[FunctionProvider("ok", succeed)])
+    async with await AgentOrchestratorService.start(
+        options=options, store=SqliteStore(path)
+    ) as first:
+        task = await first.create_task("t")
+    crashed = subprocess.Popen([sys.executable, "-c", "pass"])
+    crashed.wait()  # its pid now belongs to no process
+    dead = SqliteStore(path)  # the lease the crashed owner left, still fresh
+    await dead.open()
+    await dead.acquire_lease("crashed", crashed.pid, socket.gethostname())
+    await dead.close()
+
+    started = time.monotonic()
+    async with RemoteControl(path, timeout=3) as remote:
+        await remote.pause_task(task.id)
+
+    assert time.monotonic() - started < 3
+    async with await AgentOrchestratorService.start(
+        options=options, store=SqliteStore(path)
+    ) as later:
+        assert (await later.get_task(task.id)).metadata.status is TaskStatus.PAUSED
