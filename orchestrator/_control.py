@@ -96,7 +96,8 @@ class TaskControl(RunHooks):
         """Run every unfinished task in dependency order until all are terminal.
 
         Tasks created while it runs join the run. Paused tasks hold the run until they are
-        resumed or cancelled. The summary covers every task of the service.
+        resumed or cancelled. The summary covers every task of the service. Raises
+        ``ConfigurationError`` when the service stops before the run finished.
         """
         await self._ensure_open()
         await self._scheduler.run_all()

@@ -166,6 +166,9 @@ class Scheduler:
                     await watch.done.wait()
         finally:
             self._watches.remove(watch)
+        if watch.pending:
+            # Ended by stop(), not by every task finishing: as for wait_for_task.
+            raise ConfigurationError("The orchestrator stopped before the run finished")
 
     # -- reacting to changes ----------------------------------------------------------------
 

@@ -76,6 +76,19 @@ async def test_stop_releases_a_run_in_progress(make_service):
     assert not hung
 
 
+async def test_a_run_ended_by_stop_raises_instead_of_returning_a_summary(make_service):
+    gate = GatedProvider()
+    service = await make_service(gate)
+    await service.create_task("t", "")
+    running = asyncio.ensure_future(service.run())
+    await gate.started.wait()
+
+    await service.stop()
+
+    with pytest.raises(DagorchError, match="stopped before the run finished"):
+        await running
+
+
 async def test_stop_never_starts_a_provider_call(make_service):
     calls: list[str] = []
 
