@@ -14,7 +14,7 @@ from orchestrator._batch import Batch
 from orchestrator._handle import ExecutionHandle
 from orchestrator._running import RunHooks
 from orchestrator._snapshot import snapshot
-from orchestrator.errors import DependencyError, TaskNotFoundError
+from orchestrator.errors import ConfigurationError, DependencyError, TaskNotFoundError
 from orchestrator.lifecycle import Trigger
 from orchestrator.views import RunSummary
 
@@ -89,8 +89,26 @@ class TaskControl(RunHooks):
         if not task.metadata.status.is_terminal:
             ancestors = self._graph.ancestors(task_id)
             unfinished = [a for a in ancestors if not self._tasks[a].metadata.status.is_terminal]
+            self._refuse_left_running([*unfinished, task_id])
             self._scheduler.want([*self._graph.topological_order(unfinished), task_id])
         return ExecutionHandle.for_task(self, task_id)
+
+    def _refuse_left_running(self, task_ids: list[str]) -> None:
+        """Raise if any of these tasks is marked running without a run of this service: a crash
+        left it so and ``recovery="none"`` leaves it to the host, so nothing would ever end it
+        and whoever waited for it would wait forever."""
+        scheduler = self._scheduler
+        stuck = [
+            task_id
+            for task_id in task_ids
+            if self._tasks[task_id].metadata.status is TaskStatus.RUNNING
+            and not scheduler.has_live_runner(task_id)
+        ]
+        if stuck:
+            raise ConfigurationError(
+                f"Tasks left running by an earlier process: {', '.join(stuck)}; call "
+                "detect_and_pause_interrupted_tasks() (or pause and resume them) first"
+            )
 
     async def run(self) -> RunSummary:
         """Run every unfinished task in dependency order until all are terminal.
@@ -100,6 +118,9 @@ class TaskControl(RunHooks):
         ``ConfigurationError`` when the service stops before the run finished.
         """
         await self._ensure_open()
+        self._refuse_left_running(
+            [t for t, task in self._tasks.items() if not task.metadata.status.is_terminal]
+        )
         await self._scheduler.run_all()
         return RunSummary.of_states(self._residency.final_states())
 

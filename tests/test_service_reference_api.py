@@ -12,6 +12,7 @@ from hookspecs.models import now_ms
 from orchestrator import (
     AgentOrchestratorPluginOptions,
     AgentOrchestratorService,
+    ConfigurationError,
     DependentsExistError,
     MemoryStore,
     OrchestratedTask,
@@ -845,6 +846,21 @@ async def test_a_task_left_running_without_a_run_is_paused(make_service):
     assert paused == [task]
     assert task.metadata.status is TaskStatus.PAUSED
     assert task.metadata.output[-1] == "Paused due to restart."
+
+
+async def test_starting_a_task_left_running_by_a_crash_is_refused_naming_it(make_service):
+    store = MemoryStore()
+    await store.put_tasks([running_task("interrupted")])
+    service = await make_service(store=store, recovery="none")
+
+    with pytest.raises(ConfigurationError, match="left running by an earlier process: interrupted"):
+        service.start_task_execution("interrupted")
+    with pytest.raises(ConfigurationError, match="detect_and_pause_interrupted_tasks"):
+        await service.run()
+
+    await service.detect_and_pause_interrupted_tasks()
+    await service.resume_task("interrupted")
+    assert (await service.run()).ok
 
 
 async def test_a_running_task_the_user_marked_done_is_not_paused(make_service):
