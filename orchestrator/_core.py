@@ -402,7 +402,7 @@ class Core:
     def _event_records(self, batch: Batch) -> list[EventRecord]:
         if not batch.events or not self._store.logs_events:
             return []
-        now = now_ms()
+        now = batch.logged_at = now_ms()
         names = _EVENT_NAMES
         return [(names[kind], task_id, data, now) for kind, task_id, data in batch.events]
 
@@ -435,7 +435,7 @@ class Core:
             bus = self._bus
             for index, (event_type, task_id, data) in enumerate(events):
                 seq = None if first is None else first + index
-                await bus.deliver(bus.build(event_type, task_id, data, seq))
+                await bus.deliver(bus.build(event_type, task_id, data, seq, batch.logged_at))
 
     def _spawn(self, awaitable: Any) -> None:
         async def guarded() -> None:

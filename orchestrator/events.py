@@ -239,14 +239,18 @@ class EventBus:
         task_id: str,
         data: dict[str, Any] | None,
         seq: int | None = None,
+        timestamp: int | None = None,
     ) -> TaskEvent:
-        """An event numbered ``seq`` (given by the store's log), else by this bus's own count."""
+        """An event numbered ``seq`` (given by the store's log), else by this bus's own count;
+        stamped ``timestamp`` (the log's, in ms), else now."""
         if seq is None:
             self.seq += 1
             seq = self.seq
         else:
             self.seq = seq
-        return TaskEvent(type=event_type, task_id=task_id, data=data, seq=seq)
+        if timestamp is None:
+            return TaskEvent(type=event_type, task_id=task_id, data=data, seq=seq)
+        return TaskEvent(type=event_type, task_id=task_id, data=data, seq=seq, timestamp=timestamp)
 
     async def deliver(self, event: TaskEvent) -> None:
         """Hand ``event`` to streams, then to its handlers, then to the catch-all handlers, each

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from orchestrator import TaskEventType
@@ -34,6 +36,23 @@ async def test_live_events_carry_the_numbers_of_the_log(make_service):
 
     [logged] = await service.read_events()
     assert delivered.seq == logged.seq == 1
+
+
+async def test_live_events_carry_the_timestamps_of_the_log(make_service):
+    service = await make_service()
+    delivered = []
+
+    async def slow(event):
+        delivered.append(event)
+        await asyncio.sleep(0.03)  # later events are delivered later than they were logged
+
+    service.on("task", slow)
+    task = await service.create_task("t", "")
+    await service.start_task_execution(task.id)
+
+    logged = await service.read_events()
+    assert [e.seq for e in delivered] == [e.seq for e in logged]
+    assert [e.timestamp for e in delivered] == [e.timestamp for e in logged]
 
 
 async def test_a_follower_replays_from_its_cursor_then_follows_live(make_service):
