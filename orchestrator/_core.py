@@ -432,10 +432,13 @@ class Core:
         if first is not None:
             self._bus.seq = max(self._bus.seq, first + len(events) - 1)
         if events and self._bus.has_listeners:
-            bus = self._bus
-            for index, (event_type, task_id, data) in enumerate(events):
-                seq = None if first is None else first + index
-                await bus.deliver(bus.build(event_type, task_id, data, seq, batch.logged_at))
+            bus, at = self._bus, batch.logged_at
+            built = [
+                bus.build(kind, task_id, data, None if first is None else first + index, at)
+                for index, (kind, task_id, data) in enumerate(events)
+            ]
+            # Handed over together: events a handler's changes raise come after all of these.
+            await bus.deliver(*built)
 
     def _spawn(self, awaitable: Any) -> None:
         async def guarded() -> None:

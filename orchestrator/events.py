@@ -193,6 +193,8 @@ class EventBus:
         self._handlers: dict[str, list[EventHandler]] = {}
         self._streams: list[EventStream] = []
         self.seq = 0
+        self._delivering: dict[asyncio.Task[Any] | None, deque[TaskEvent]] = {}
+        """Per task delivering events: the events its handlers' changes raised meanwhile."""
         self.has_listeners = False
         """True when an emitted event would reach anybody (kept up to date by every change of
         handlers or streams: it is read several times per task on the hot path)."""
@@ -252,9 +254,28 @@ class EventBus:
             return TaskEvent(type=event_type, task_id=task_id, data=data, seq=seq)
         return TaskEvent(type=event_type, task_id=task_id, data=data, seq=seq, timestamp=timestamp)
 
-    async def deliver(self, event: TaskEvent) -> None:
-        """Hand ``event`` to streams, then to its handlers, then to the catch-all handlers, each
-        finished (awaited, if async) before the next one starts."""
+    async def deliver(self, *events: TaskEvent) -> None:
+        """Hand each event, in order, to streams, then to its handlers, then to the catch-all
+        handlers, each finished (awaited, if async) before the next one starts.
+
+        Events that a handler's own changes raise are delivered after the events being
+        delivered, not in the middle of them, so every handler sees events in the order they
+        happened (a handler that pauses a task on ``task:started`` must not make the catch-all
+        handlers see ``task:paused`` before ``task:started``).
+        """
+        current = asyncio.current_task()
+        queued = self._delivering.get(current)
+        if queued is not None:
+            queued.extend(events)  # raised by a handler: they follow the ones being delivered
+            return
+        queued = self._delivering[current] = deque(events)
+        try:
+            while queued:
+                await self._deliver_one(queued.popleft())
+        finally:
+            del self._delivering[current]
+
+    async def _deliver_one(self, event: TaskEvent) -> None:
         for handler in self._route(event):
             try:
                 outcome = handler(event)

@@ -84,6 +84,32 @@ async def test_specific_handlers_fire_before_catch_all_handlers(make_service):
     assert order == ["created", "all"]
 
 
+async def test_events_a_handler_causes_reach_every_handler_after_the_one_that_caused_them(
+    make_service,
+):
+    service = await make_service()
+    task = await service.create_task("t")
+
+    async def pause_and_resume(event: TaskEvent) -> None:
+        await service.pause_task(event.task_id)
+        await service.resume_task(event.task_id)
+
+    service.on("task:started", pause_and_resume)
+    seen: list[tuple[int, TaskEventType]] = []
+    service.on("task", lambda e: seen.append((e.seq, e.type)))
+
+    await service.start_task_execution(task.id)
+
+    numbers = [seq for seq, _ in seen]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+    assert [kind for _, kind in seen][:4] == [
+        TaskEventType.STARTED,
+        TaskEventType.OUTPUT,  # the start's own lines, raised with it
+        TaskEventType.PAUSED,
+        TaskEventType.RESUMED,
+    ]
+
+
 async def test_handlers_of_one_event_fire_in_the_order_they_were_added(make_service):
     service = await make_service()
     order: list[str] = []
