@@ -176,6 +176,12 @@ class Core:
             raise
         self._opened = True
 
+    async def _last_event_seq(self) -> int | None:
+        """The store's highest event number, when it can tell (``last_event_seq`` is optional:
+        a store written before it existed has none)."""
+        last = getattr(self._store, "last_event_seq", None)
+        return None if last is None else cast("int | None", await last())
+
     async def _let_go_of_lease(self) -> None:
         """Stop renewing the lease, then give it up (if it is still ours)."""
         keeper, self._lease_keeper = self._lease_keeper, None
@@ -201,6 +207,8 @@ class Core:
             self._lease_keeper = LeaseKeeper(self._store, self._lease)
         loaded = await self._store.load_tasks()
         self._take_in(loaded)
+        # Numbering goes on from the log's, which followers check their cursors against.
+        self._bus.seq = await self._last_event_seq() or 0
         current = await self._store.get_value(CURRENT_TASK_KEY)
         if isinstance(current, str) and current in self._tasks:
             self._current_task_id = current

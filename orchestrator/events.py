@@ -117,9 +117,18 @@ class EventFollower(_Subscription):
 
     _REMEMBERED = 4096
 
-    def __init__(self, bus: EventBus, reader: EventReader, after: int, event: str) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        reader: EventReader,
+        after: int,
+        event: str,
+        last: Callable[[], Awaitable[int | None]] | None = None,
+    ) -> None:
         self._live = bus.stream(event)
         self._reader = reader
+        self._last = last
+        self._began_at = bus.seq
         self._event = event
         self.cursor = after
         self._log_mark = after
@@ -156,6 +165,8 @@ class EventFollower(_Subscription):
                     return event
             if self._replaying:
                 page = await self._reader(self._log_mark, 500)
+                if not page and self._last is not None and await self._cursor_was_past_the_end():
+                    continue  # read again, from where this follower began
                 if page:
                     self._log_mark = page[-1].seq
                     self._backlog = [e for e in page if self._event in (ALL_EVENTS, e.type.value)]
@@ -176,6 +187,24 @@ class EventFollower(_Subscription):
                 continue
             if self._fresh(event):
                 return event
+
+    async def _cursor_was_past_the_end(self) -> bool:
+        # Checked once, when the log first has nothing after the cursor: a cursor kept from
+        # another (recreated or restored) file can be past the end of this log, and every live
+        # event would then look already seen. It then follows from the last event announced
+        # when it was made.
+        last, self._last = self._last, None
+        highest = await last() if last is not None else None
+        if highest is None or self._log_mark <= highest:
+            return False
+        logger.warning(
+            "Event cursor %d is past the end of the event log (%d); following from event %d",
+            self._log_mark,
+            highest,
+            self._began_at,
+        )
+        self.cursor = self._log_mark = min(self._began_at, highest)
+        return True
 
     def close(self) -> None:
         """Stop following."""
@@ -225,10 +254,15 @@ class EventBus:
         return EventStream(self, _key(event))
 
     def follow(
-        self, reader: EventReader, after: int, event: str | TaskEventType = ALL_EVENTS
+        self,
+        reader: EventReader,
+        after: int,
+        event: str | TaskEventType = ALL_EVENTS,
+        last: Callable[[], Awaitable[int | None]] | None = None,
     ) -> EventFollower:
-        """Logged events after ``after`` from ``reader``, then live ones."""
-        return EventFollower(self, reader, after, _key(event))
+        """Logged events after ``after`` from ``reader``, then live ones; ``last`` gives the
+        log's highest number, to catch a cursor beyond it."""
+        return EventFollower(self, reader, after, _key(event), last)
 
     def _drop_stream(self, stream: EventStream) -> None:
         if stream in self._streams:

@@ -472,4 +472,4 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         ``async for event in service.follow_events(after=cursor): ...``
         """
         self._require_running_sync()
-        return self._bus.follow(self._store.read_events, after, event)
+        return self._bus.follow(self._store.read_events, after, event, self._last_event_seq)

@@ -70,6 +70,22 @@ async def test_a_follower_replays_from_its_cursor_then_follows_live(make_service
     assert follower.cursor == 3
 
 
+async def test_a_follower_whose_cursor_is_past_the_end_of_the_log_follows_new_events(
+    make_service,
+):
+    service = await make_service()
+    await service.create_task("first", "")
+    await service.stop()
+    again = await make_service(store=service.store)  # the log's numbers go on after a restart
+
+    async with again.follow_events(after=50) as follower:  # kept from another file, say
+        created = await again.create_task("second", "")
+        event = await follower.next(timeout=1)
+
+    assert (event.seq, event.type, event.task_id) == (2, TaskEventType.CREATED, created.id)
+    assert follower.cursor == 2
+
+
 async def test_a_follower_resumes_after_a_restart_without_gaps_or_repeats(make_service):
     first = await make_service()
     task = await first.create_task("t", "")

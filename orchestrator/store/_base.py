@@ -23,6 +23,10 @@ class Store(Protocol):
     the task before its first ``await`` (the service keeps changing its own copy), and writes must
     be applied in the order they were made. Dependencies travel inside each task's
     ``metadata.depends_on``.
+
+    Optional: ``async def last_event_seq(self) -> int | None``, the highest number the event log
+    ever gave (None without a log). With it, event numbers go on from the log's after a restart
+    and a follower whose cursor is past the end of the log is caught.
     """
 
     async def open(self) -> None:

@@ -60,6 +60,10 @@ class MemoryStore:
         """Always empty: this store keeps no event log."""
         return []
 
+    async def last_event_seq(self) -> int | None:
+        """None: this store keeps no event log."""
+        return None
+
     async def read_output(self, task_id: str) -> list[str] | None:
         """None: without an event log only the task's window of output is kept."""
         return None

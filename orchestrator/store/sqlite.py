@@ -132,6 +132,14 @@ class SqliteStore(SqliteWriter):
             for seq, ts, kind, task_id, data in rows
         ]
 
+    async def last_event_seq(self) -> int | None:
+        """The highest event number ever given (the log's AUTOINCREMENT counter, which pruning
+        does not lower); 0 before the first event."""
+        row = await self._call(
+            lambda c: c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        )
+        return 0 if row is None else int(row[0])
+
     async def read_output(self, task_id: str) -> list[str] | None:
         """Every output line of the task still in the event log, oldest first."""
         rows = await self._call(
