@@ -217,12 +217,11 @@ class Core:
             await self._recover_interrupted(
                 requeue=self.options.recovery == "requeue_retryable", spare_done=False
             )
-        self._residency.took_in(loaded)
         self._residency.let_go(loaded)
 
     def _take_in(self, stored: list[OrchestratedTask]) -> None:
-        """Put tasks read from the store into memory and the graph, with the dependencies among
-        the tasks in memory."""
+        """Put tasks read from the store into memory, the graph and their groups, with the
+        dependencies among the tasks in memory."""
         for task in stored:
             self._tasks[task.id] = task
             self._graph.add_task(task.id)
@@ -230,6 +229,7 @@ class Core:
             for dep in task.metadata.depends_on:
                 if dep in self._tasks:
                     self._graph.add_dependency(task.id, dep)
+        self._residency.took_in(stored)
 
     async def _recover_interrupted(
         self, *, requeue: bool, spare_done: bool

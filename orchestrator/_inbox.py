@@ -61,11 +61,7 @@ class LeaseKeeper:
         self._task = asyncio.get_running_loop().create_task(self._renew(), name="dagorch-lease")
 
     async def _renew(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), POLL_SECONDS)
-            if self._stop.is_set():
-                return
+        while await _next_beat(self._stop):
             try:
                 renewed = await self._store.renew_lease(self._token)
             except Exception:
@@ -93,11 +89,7 @@ async def serve(
     It stops between commands, never in the middle of one, so no command is applied without its
     outcome being recorded.
     """
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), POLL_SECONDS)
-        if stop.is_set():
-            return
+    while await _next_beat(stop):
         if lost.is_set():
             logger.error("No longer applying commands: another orchestrator owns the store")
             return
@@ -108,6 +100,13 @@ async def serve(
                 await _apply(service, store, command.seq, command.task_id, command.action)
         except DagorchError:
             logger.exception("Could not read the command inbox")
+
+
+async def _next_beat(stop: asyncio.Event) -> bool:
+    """Wait ``POLL_SECONDS``; False (at once) when ``stop`` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), POLL_SECONDS)
+    return not stop.is_set()
 
 
 async def _apply(

@@ -154,7 +154,6 @@ class Residency:
         for member in members:
             del self.gone[member]
         core._take_in(back)
-        self.took_in(back)
         self._returned.add(task_id)
         self.reordered = True
         return core._tasks.get(task_id)

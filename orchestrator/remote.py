@@ -79,7 +79,8 @@ class RemoteControl:
         seq = await self._store.submit_command(task_id, action)
         if await self._outcome_within(seq, action, expire=True):
             return
-        if await self._store.command_outcome(seq) == ("expired", None):
+        state, _ = await self._store.command_outcome(seq)
+        if state == "expired":
             raise RemoteControlError(
                 f"{self.path}: the owning orchestrator did not apply {action} {task_id} within "
                 f"{self.timeout:g}s"

@@ -43,24 +43,17 @@ async def test_a_file_that_is_not_a_database_is_refused_and_left_untouched(tmp_p
     assert path.read_bytes() == before
 
 
-async def test_another_programs_database_is_refused_and_left_untouched(tmp_path):
+@pytest.mark.parametrize(
+    "made_by_it",
+    [
+        "CREATE TABLE invoices (id INTEGER)",
+        "PRAGMA user_version = 3",  # no tables yet, but not an unused file either
+    ],
+)
+async def test_another_programs_database_is_refused_and_left_untouched(tmp_path, made_by_it):
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as other:
-        other.execute("CREATE TABLE invoices (id INTEGER)")
-    before = path.read_bytes()
-
-    with pytest.raises(StoreError, match="belongs to another program"):
-        await started(path)
-
-    assert path.read_bytes() == before
-
-
-async def test_another_programs_empty_database_with_a_version_is_refused_and_left_untouched(
-    tmp_path,
-):
-    path = tmp_path / "other-empty.db"
-    with sqlite3.connect(path) as other:
-        other.execute("PRAGMA user_version = 3")
+        other.execute(made_by_it)
     before = path.read_bytes()
 
     with pytest.raises(StoreError, match="belongs to another program"):

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -189,53 +190,61 @@ async def test_owner_stops_writing_after_losing_lease(make_service: Any, tmp_pat
         await usurper.close()
 
 
-async def test_timed_out_remote_command_not_applied_later(tmp_path: Path) -> None:
-    path = tmp_path / "r.db"
-    options = AgentOrchestratorPluginOptions(providers=[FunctionProvider("ok", succeed)])
+OK_OPTIONS = AgentOrchestratorPluginOptions(providers=[FunctionProvider("ok", succeed)])
+
+
+async def file_with_one_task(path: Path) -> str:
+    """A store file holding one pending task, owned by nobody; the task's id."""
     async with await AgentOrchestratorService.start(
-        options=options, store=SqliteStore(path)
+        options=OK_OPTIONS, store=SqliteStore(path)
     ) as first:
-        task = await first.create_task("t")
-    # An owner that never reads its inbox (stalled, or stopping).
+        return (await first.create_task("t")).id
+
+
+@contextlib.asynccontextmanager
+async def owner_not_reading_its_inbox(path: Path) -> AsyncIterator[None]:
+    """Holds the file's lease without applying commands (an owner stalled, or stopping)."""
     holder = SqliteStore(path)
     await holder.open()
     await holder.acquire_lease("holder", 1, "elsewhere")
-    with pytest.raises(RemoteControlError):
-        async with RemoteControl(path, timeout=0.3) as remote:
-            await remote.cancel_task(task.id)
-    await holder.release_lease("holder")
-    await holder.close()
+    try:
+        yield
+    finally:
+        await holder.release_lease("holder")
+        await holder.close()
+
+
+async def status_once_owned_again(path: Path, task_id: str) -> TaskStatus:
+    """The task's status after a new owner has read its inbox several times."""
     async with await AgentOrchestratorService.start(
-        options=options, store=SqliteStore(path)
+        options=OK_OPTIONS, store=SqliteStore(path)
     ) as later:
         await asyncio.sleep(0.4)
-        assert (await later.get_task(task.id)).metadata.status is TaskStatus.PENDING
+        return (await later.get_task(task_id)).metadata.status
+
+
+async def test_timed_out_remote_command_not_applied_later(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    task_id = await file_with_one_task(path)
+    async with owner_not_reading_its_inbox(path):
+        with pytest.raises(RemoteControlError):
+            async with RemoteControl(path, timeout=0.3) as remote:
+                await remote.cancel_task(task_id)
+
+    assert await status_once_owned_again(path, task_id) is TaskStatus.PENDING
 
 
 async def test_a_remote_command_whose_sender_gave_up_is_not_applied_later(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
-    options = AgentOrchestratorPluginOptions(providers=[FunctionProvider("ok", succeed)])
-    async with await AgentOrchestratorService.start(
-        options=options, store=SqliteStore(path)
-    ) as first:
-        task = await first.create_task("t")
-    holder = SqliteStore(path)  # an owner that does not read its inbox yet
-    await holder.open()
-    await holder.acquire_lease("holder", 1, "elsewhere")
-    async with RemoteControl(path, timeout=30) as remote:
-        sending = asyncio.ensure_future(remote.cancel_task(task.id))
+    task_id = await file_with_one_task(path)
+    async with owner_not_reading_its_inbox(path), RemoteControl(path, timeout=30) as remote:
+        sending = asyncio.ensure_future(remote.cancel_task(task_id))
         await asyncio.sleep(0.2)
         sending.cancel()  # Ctrl-C, or the caller's own time limit
         with contextlib.suppress(asyncio.CancelledError):
             await sending
-    await holder.release_lease("holder")
-    await holder.close()
 
-    async with await AgentOrchestratorService.start(
-        options=options, store=SqliteStore(path)
-    ) as later:
-        await asyncio.sleep(0.4)  # several inbox polls
-        assert (await later.get_task(task.id)).metadata.status is TaskStatus.PENDING
+    assert await status_once_owned_again(path, task_id) is TaskStatus.PENDING
 
 
 async def test_a_remote_command_the_owner_is_still_applying_at_the_timeout_is_waited_for(
@@ -302,11 +311,7 @@ async def test_remote_control_of_a_store_that_does_not_exist_is_refused_and_crea
 
 async def test_a_command_for_an_owner_that_just_died_is_applied_at_once(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
-    options = AgentOrchestratorPluginOptions(providers=[FunctionProvider("ok", succeed)])
-    async with await AgentOrchestratorService.start(
-        options=options, store=SqliteStore(path)
-    ) as first:
-        task = await first.create_task("t")
+    task_id = await file_with_one_task(path)
     crashed = subprocess.Popen([sys.executable, "-c", "pass"])
     crashed.wait()  # its pid now belongs to no process
     dead = SqliteStore(path)  # the lease the crashed owner left, still fresh
@@ -316,10 +321,7 @@ async def test_a_command_for_an_owner_that_just_died_is_applied_at_once(tmp_path
 
     started = time.monotonic()
     async with RemoteControl(path, timeout=3) as remote:
-        await remote.pause_task(task.id)
+        await remote.pause_task(task_id)
 
     assert time.monotonic() - started < 3
-    async with await AgentOrchestratorService.start(
-        options=options, store=SqliteStore(path)
-    ) as later:
-        assert (await later.get_task(task.id)).metadata.status is TaskStatus.PAUSED
+    assert await status_once_owned_again(path, task_id) is TaskStatus.PAUSED
