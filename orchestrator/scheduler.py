@@ -24,7 +24,7 @@ from hookspecs.models import OrchestratedTask, TaskStatus
 from orchestrator._collector import RUNS
 from orchestrator.context import Run
 from orchestrator.errors import ConfigurationError
-from orchestrator.runner import drive, hold_deadline, restore_deadline
+from orchestrator.runner import CancelRegion, drive, hold_deadline, restore_deadline
 
 if TYPE_CHECKING:
     from orchestrator.service import AgentOrchestratorService
@@ -316,25 +316,29 @@ class Scheduler:
 
     async def _work(self, first: Run) -> None:
         worker = asyncio.current_task()
-        run: Run | None = first
-        while run is not None:
-            run.worker = worker
-            try:
-                await drive(self._svc, run)
-            finally:
-                run.finished = True
-                run.close()
-                if self._runs.get(run.task_id) is run:
-                    del self._runs[run.task_id]
-                self._active -= 1
-                self._per_provider[run.provider_id] -= 1
-            if self._svc._stopping:
-                return
-            run = self._take()
-            if run is None:
-                parked = asyncio.get_running_loop().create_future()
-                self._idle.append(parked)
-                run = await parked
+        region = CancelRegion(self._svc._new_scope)
+        try:
+            run: Run | None = first
+            while run is not None:
+                run.worker = worker
+                try:
+                    await drive(self._svc, run, region)
+                finally:
+                    run.finished = True
+                    run.close()
+                    if self._runs.get(run.task_id) is run:
+                        del self._runs[run.task_id]
+                    self._active -= 1
+                    self._per_provider[run.provider_id] -= 1
+                if self._svc._stopping:
+                    return
+                run = self._take()
+                if run is None:
+                    parked = asyncio.get_running_loop().create_future()
+                    self._idle.append(parked)
+                    run = await parked
+        finally:
+            region.close()
 
     # -- shutdown ---------------------------------------------------------------------------
 

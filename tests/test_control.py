@@ -87,6 +87,88 @@ async def test_success_returned_after_a_cancel_leaves_the_task_cancelled(make_se
     assert finished.metadata.result is None
 
 
+async def sleeps_through(task, ctx) -> TaskResult:
+    """Awaits ten short sleeps, so a cancellation that is not its own would cut it short."""
+    for _ in range(10):
+        await anyio.sleep(0.01)
+    return TaskResult(success=True, summary="slept")
+
+
+async def test_a_worker_whose_provider_call_was_cancelled_runs_its_next_task_in_full(
+    make_service,
+):
+    probe = Probe(obey=False)
+    service = await make_service(
+        probe,
+        FunctionProvider("sleeper", sleeps_through),
+        max_concurrency=1,
+        cancel_grace_period=0,
+    )
+    first = await service.create_task("first", "")
+    second = await service.create_task("second", "", provider_id="sleeper")
+    handles = [service.start_task_execution(first.id), service.start_task_execution(second.id)]
+    await probe.started.wait()
+
+    # One worker runs both: its provider call for "first" is cancelled through the scope.
+    await service.cancel_task(first.id)
+    with anyio.fail_after(5):
+        done = [await handle for handle in handles]
+
+    assert probe.cancelled_by_scope
+    assert [t.metadata.status for t in done] == [TaskStatus.CANCELLED, TaskStatus.COMPLETED]
+    assert done[1].metadata.result.summary == "slept"
+
+
+async def test_a_cancel_reaches_the_provider_of_each_task_a_worker_runs_in_turn(make_service):
+    started: list[anyio.Event] = [anyio.Event(), anyio.Event()]
+    cut_short: list[str] = []
+
+    async def ignores_cancel(task, ctx) -> TaskResult:
+        started[len(cut_short)].set()
+        try:
+            await anyio.sleep(30)
+        except anyio.get_cancelled_exc_class():
+            cut_short.append(task.id)
+            raise
+        return TaskResult(success=True)
+
+    service = await make_service(
+        FunctionProvider("stubborn", ignores_cancel), max_concurrency=1, cancel_grace_period=0
+    )
+    tasks = [await service.create_task(name, "") for name in ("first", "second")]
+    handles = [service.start_task_execution(task.id) for task in tasks]
+
+    with anyio.fail_after(5):
+        for task, event in zip(tasks, started, strict=True):
+            await event.wait()
+            await service.cancel_task(task.id)
+        done = [await handle for handle in handles]
+
+    assert cut_short == [tasks[0].id, tasks[1].id]
+    assert [t.metadata.status for t in done] == [TaskStatus.CANCELLED, TaskStatus.CANCELLED]
+
+
+async def test_a_grace_period_ending_during_the_workers_next_task_leaves_that_task_alone(
+    make_service,
+):
+    probe = Probe()
+    service = await make_service(
+        probe, FunctionProvider("sleeper", sleeps_through), max_concurrency=1
+    )
+    first = await service.create_task("first", "")
+    second = await service.create_task("second", "", provider_id="sleeper")
+    handles = [service.start_task_execution(first.id), service.start_task_execution(second.id)]
+    await probe.started.wait()
+
+    # The probe obeys at once; the grace period (50 ms) ends while "second" sleeps (100 ms).
+    await service.cancel_task(first.id)
+    with anyio.fail_after(5):
+        done = [await handle for handle in handles]
+
+    assert [t.metadata.status for t in done] == [TaskStatus.CANCELLED, TaskStatus.COMPLETED]
+    assert done[1].metadata.result.summary == "slept"
+
+
 async def test_checkpoint_blocks_while_paused_and_resume_continues_the_same_run(make_service):
     probe = Probe()
     service, task, handle = await start_probe(make_service, probe)
