@@ -171,20 +171,22 @@ class TaskCreation(Core):
         try:
             if simple:
                 return fresh_task(
-                    task_id=new_id,
-                    name=name,
-                    description=description,
-                    tags=list(DEFAULT_TAGS),
-                    room_id=room_id,
-                    world_id=world_id,
-                    depends_on=upstream,
-                    working_directory=chosen.working_directory(),
-                    provider_id=provider.id,
-                    sub_agent_type=provider.id,
-                    provider_label=provider.label,
-                    created_at=now,
-                    user_status_updated_at=now,
-                    retries=options.default_retries,
+                    new_id,
+                    name,
+                    description,
+                    list(DEFAULT_TAGS),
+                    room_id,
+                    world_id,
+                    {
+                        "depends_on": upstream,
+                        "working_directory": chosen.working_directory(),
+                        "provider_id": provider.id,
+                        "sub_agent_type": provider.id,
+                        "provider_label": provider.label,
+                        "created_at": now,
+                        "user_status_updated_at": now,
+                        "retries": options.default_retries,
+                    },
                 )
             return OrchestratedTask(
                 id=new_id,

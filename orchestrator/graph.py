@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import networkx as nx
 
 from orchestrator.errors import CycleError, DependentsExistError, UnknownDependencyError
+
+_clear_cache = getattr(nx, "_clear_cache", lambda graph: None)
+"""Drops what networkx cached about a graph (networkx 3.3 and later cache some results)."""
 
 
 class TaskGraph:
@@ -42,9 +46,21 @@ class TaskGraph:
         """``add_task`` for a caller that has already checked ``upstream``: every id in it is a
         node and none is repeated (task creation checks them on its own, with better errors)."""
         graph = self._g
-        graph.add_node(task_id)
+        raw: Any = graph  # the stubs leave out networkx's adjacency dicts
+        succ = raw._succ
+        if task_id in succ:
+            graph.add_edges_from((dep, task_id) for dep in upstream)
+            return
+        # A new node: networkx's own adjacency dicts are written as DiGraph.add_node and
+        # add_edge write them, for a third of their cost (they check again what the caller
+        # checked, and clear networkx's cache once per edge).
+        succ[task_id] = {}
+        pred: dict[str, dict[str, Any]] = {}
+        raw._pred[task_id] = pred
+        raw._node[task_id] = {}
         for dep in upstream:
-            graph.add_edge(dep, task_id)
+            succ[dep][task_id] = pred[dep] = {}
+        _clear_cache(graph)
 
     def check_dependency(
         self, task_id: str, depends_on_id: str, name_of: Callable[[str], str]

@@ -13,6 +13,7 @@ from orchestrator import (
     TaskResult,
     TaskStatus,
 )
+from orchestrator.graph import TaskGraph
 from orchestrator.testing import FunctionProvider, GatedProvider, succeed
 
 
@@ -270,3 +271,18 @@ async def test_the_downstream_of_a_task_lists_every_task_that_waits_on_it_in_ord
 
     assert service.get_downstream(top.id) == [middle.id, bottom.id]
     assert service.get_downstream(bottom.id) == []
+
+
+def test_tasks_added_in_bulk_make_the_graph_networkx_itself_would():
+    graph = TaskGraph()
+    expected: nx.DiGraph[str] = nx.DiGraph()
+    for task_id, upstream in [("a", []), ("b", ["a"]), ("c", ["b", "a"])]:
+        graph.add_checked_task(task_id, upstream)
+        expected.add_node(task_id)
+        expected.add_edges_from((up, task_id) for up in upstream)
+
+    built = graph.as_networkx()
+
+    assert nx.utils.graphs_equal(built, expected)
+    assert list(graph.upstream("c")) == list(expected.predecessors("c"))
+    assert list(nx.topological_sort(built)) == ["a", "b", "c"]
