@@ -59,7 +59,7 @@ _STATUS_EVENTS = {
     TaskStatus.FAILED: TaskEventType.FAILED,
     TaskStatus.CANCELLED: TaskEventType.CANCELLED,
 }
-_FAILED, _CANCELLED = TaskStatus.FAILED, TaskStatus.CANCELLED
+_RUNNING, _FAILED, _CANCELLED = TaskStatus.RUNNING, TaskStatus.FAILED, TaskStatus.CANCELLED
 _EVENT_NAMES = {kind: kind.value for kind in TaskEventType}
 """Each event type's name: an enum's ``.value`` is a Python-level descriptor, read here for
 every logged event."""
@@ -85,6 +85,7 @@ class Core:
         self._store: Store = store
         # Read once; a store written before the attribute existed is taken to suspend.
         self._store_suspends = getattr(store, "writes_at_once", False) is not True
+        self._store_logs_events: bool = store.logs_events
         submit: SubmitTasks | None = getattr(store, "submit_tasks", None)
         self._behind = (
             None
@@ -304,35 +305,37 @@ class Core:
         new = next_status(task.id, old, trigger)
         if new is old:
             return False
+        task_id = task.id
         # Plain dict writes: these fields are already valid, and this is the hottest write path.
         fields = md.__dict__
         fields["status"] = new
-        if new is TaskStatus.RUNNING and md.started_at is None:
-            fields["started_at"] = now_ms()
         if new.is_terminal:
             fields["completed_at"] = now_ms()
-            batch.ended.append(task.id)
-            self._residency.finished(task.id)
+            batch.ended.append(task_id)
+            if self._residency.enabled:
+                self._residency.finished(task_id)
+        elif new is _RUNNING and md.started_at is None:
+            fields["started_at"] = now_ms()
         if error is not None:
             fields["error"] = error
-        if not self._records_events:
-            batch.touch(task)
-        else:
+        if self._store_logs_events or self._bus.has_listeners:
             if data is None:
                 data = {"status": new.value}
                 if error is not None:
                     data["error"] = error
             batch.add(task, event or _STATUS_EVENTS[new], data)
+        else:
+            batch.tasks[task_id] = task
         self._scheduler.status_changed(task, old, new)
-        if propagate and (new is _FAILED or new is _CANCELLED):
-            for down in self._graph.descendants(task.id) if self._has_dependents(task.id) else ():
+        if propagate and (new is _FAILED or new is _CANCELLED) and self._has_dependents(task_id):
+            for down in self._graph.descendants(task_id):
                 self._end_from_upstream(batch, self._tasks[down], propagate=False)
         return True
 
     @property
     def _records_events(self) -> bool:
         """True when events must be built: somebody listens, or the store logs them."""
-        return self._store.logs_events or self._bus.has_listeners
+        return self._store_logs_events or self._bus.has_listeners
 
     def _has_dependents(self, task_id: str) -> bool:
         return next(self._graph.downstream(task_id), None) is not None
@@ -364,10 +367,10 @@ class Core:
         output.extend(lines)
         if len(output) > OUTPUT_LINES_KEPT:
             del output[: len(output) - OUTPUT_LINES_KEPT]
-        if self._records_events:
+        if self._store_logs_events or self._bus.has_listeners:
             batch.add(task, TaskEventType.OUTPUT, {"output": lines})
         else:
-            batch.touch(task)
+            batch.tasks[task.id] = task
 
     async def _flush(self, batch: Batch, *, wait: bool = True) -> None:
         """Store the batch's tasks in one write, then deliver its events.
@@ -385,10 +388,9 @@ class Core:
             behind.send()  # earlier changes reach the store first
         stored = False
         try:
-            store = self._store
             if (
                 self._store_suspends
-                or store.logs_events
+                or self._store_logs_events
                 or (batch.events and self._bus.has_listeners)
             ):
                 # Shielded: once a change is made in memory, a cancelled caller (or a provider
@@ -398,17 +400,18 @@ class Core:
             elif batch.tasks:
                 # Nothing here suspends, so nothing can cut the write short: no need for the
                 # shield (about 7 µs, a tenth of a small task's whole cost).
-                await store.put_tasks(list(batch.tasks.values()))
+                await self._store.put_tasks(list(batch.tasks.values()))
             stored = True
         finally:
             # Waiters are released even when the store refused the write: the error reaches the
             # caller (or the runner's log), and nobody waits forever for a state already reached.
-            self._scheduler.settled(batch.ended)
-        if stored:
+            if batch.ended:
+                self._scheduler.settled(batch.ended)
+        if stored and self._residency.enabled:
             self._residency.let_go(batch.tasks.values(), batch.ended)
 
     def _event_records(self, batch: Batch) -> list[EventRecord]:
-        if not batch.events or not self._store.logs_events:
+        if not batch.events or not self._store_logs_events:
             return []
         now = batch.logged_at = now_ms()
         names = _EVENT_NAMES

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("dagorch.service")
 
+_PENDING, _COMPLETED = TaskStatus.PENDING, TaskStatus.COMPLETED
+_COMPLETE, _FAIL = Trigger.COMPLETE, Trigger.FAIL
+
 
 class RunHooks(Core):
     """The service's side of a run."""
@@ -25,16 +28,16 @@ class RunHooks(Core):
     async def _begin_run(self, task: OrchestratedTask, run: Run) -> bool:
         """Move a pending task to running for its first attempt; False when it may not start
         (no longer pending, an upstream task not completed, the service stopping)."""
-        if task.metadata.status is not TaskStatus.PENDING or self._stopping:
+        md = task.metadata
+        if md.status is not _PENDING or self._stopping:
             return False
         tasks = self._tasks
         for up in self._graph.upstream(task.id):
-            if tasks[up].metadata.status is not TaskStatus.COMPLETED:
+            if tasks[up].metadata.status is not _COMPLETED:
                 return False
         batch = Batch()
         self._transition(batch, task, Trigger.START)
         run.started = True
-        md = task.metadata
         md.__dict__["attempts"] = md.attempts + 1
         self._keep_lines(
             batch,
@@ -78,16 +81,17 @@ class RunHooks(Core):
     def _record_result(
         self, batch: Batch, task: OrchestratedTask, result: TaskResult, error: str | None = None
     ) -> None:
-        trigger = Trigger.COMPLETE if result.success and error is None else Trigger.FAIL
-        next_status(task.id, task.metadata.status, trigger)
-        fields = task.metadata.__dict__
+        trigger = _COMPLETE if result.success and error is None else _FAIL
+        md = task.metadata
+        next_status(task.id, md.status, trigger)  # refused here, before any field changes
+        fields = md.__dict__
         fields["result"] = result
         fields["files_created"] = list(result.files_created)
         fields["files_modified"] = list(result.files_modified)
-        failure = None if trigger is Trigger.COMPLETE else (error or result.error or "Failed")
+        failure = None if trigger is _COMPLETE else (error or result.error or "Failed")
         data = (
             {"success": result.success, "summary": result.summary, "error": result.error}
-            if self._records_events
+            if self._store_logs_events or self._bus.has_listeners
             else None
         )
         self._transition(batch, task, trigger, error=failure, data=data)

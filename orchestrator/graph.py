@@ -21,6 +21,10 @@ class TaskGraph:
 
     def __init__(self) -> None:
         self._g: nx.DiGraph[str] = nx.DiGraph()
+        raw: Any = self._g  # the stubs leave out networkx's adjacency dicts
+        # The graph's own dicts, kept for its lifetime by networkx (changed in place only).
+        self._pred: dict[str, dict[str, Any]] = raw._pred
+        self._succ: dict[str, dict[str, Any]] = raw._succ
 
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._g
@@ -46,8 +50,7 @@ class TaskGraph:
         """``add_task`` for a caller that has already checked ``upstream``: every id in it is a
         node and none is repeated (task creation checks them on its own, with better errors)."""
         graph = self._g
-        raw: Any = graph  # the stubs leave out networkx's adjacency dicts
-        succ = raw._succ
+        succ = self._succ
         if task_id in succ:
             graph.add_edges_from((dep, task_id) for dep in upstream)
             return
@@ -56,7 +59,8 @@ class TaskGraph:
         # checked, and clear networkx's cache once per edge).
         succ[task_id] = {}
         pred: dict[str, dict[str, Any]] = {}
-        raw._pred[task_id] = pred
+        self._pred[task_id] = pred
+        raw: Any = graph
         raw._node[task_id] = {}
         for dep in upstream:
             succ[dep][task_id] = pred[dep] = {}
@@ -94,12 +98,13 @@ class TaskGraph:
         self._g.remove_node(task_id)
 
     def upstream(self, task_id: str) -> Iterator[str]:
-        """The tasks ``task_id`` depends on directly."""
-        return self._g.predecessors(task_id)
+        """The tasks ``task_id`` depends on directly (``KeyError`` for an unknown task)."""
+        # networkx's own adjacency dict: predecessors() wraps the same in a try and a call.
+        return iter(self._pred[task_id])
 
     def downstream(self, task_id: str) -> Iterator[str]:
-        """The tasks that depend on ``task_id`` directly."""
-        return self._g.successors(task_id)
+        """The tasks that depend on ``task_id`` directly (``KeyError`` for an unknown task)."""
+        return iter(self._succ[task_id])
 
     def descendants(self, task_id: str) -> list[str]:
         """Every task that depends on ``task_id``, directly or not, in topological order."""

@@ -48,34 +48,36 @@ async def _attempts(svc: AgentOrchestratorService, run: Run, region: CancelRegio
     task = svc._tasks.get(run.task_id)
     if task is None or run.cancelled or not await svc._begin_run(task, run):
         return
+    md = task.metadata
+    plugins = svc._plugins
     while True:
         # A cancel, a stop or a hand-made final status may have come during the last write.
-        if _interrupted(svc, run, task):
+        if run.cancelled or svc._stopping or md.status.is_terminal:
             return
-        attempt = task.metadata.attempts
+        attempt = md.attempts
         # Looked up at every attempt: set_task_sub_agent_type applies from the next one.
-        provider = svc._registry.find(task.metadata.provider_id)
+        provider = svc._registry.find(md.provider_id)
         if provider is None:
             run.finished = True
-            await svc._end_run(task, None, svc._registry_error(task.metadata.provider_id))
+            await svc._end_run(task, None, svc._registry_error(md.provider_id))
             return
         outcome: Outcome | None = None
         with region.around(run, svc._stopping):
             outcome = await _attempt(svc, run, task, provider, attempt)
-        result, error, retryable = outcome or (None, "Cancelled", False)
-        succeeded = error is None and result is not None and result.success
-        reason = None
-        if not succeeded:
-            reason = error or (result.error if result else None) or "Provider reported failure"
-        will_retry = not succeeded and retryable and attempt <= task.metadata.retries
-        await _observe_attempt(svc, task, attempt, result, reason, will_retry)
-        if outcome is None or _interrupted(svc, run, task):
+        reason: str | None
+        if outcome is None:
+            result, reason, will_retry = None, "Cancelled", False
+        else:
+            result, reason, retryable = outcome
+            # A failure: the error, else the result's own, else a generic one.
+            if reason is None and (result is None or not result.success):
+                reason = (result.error if result else None) or "Provider reported failure"
+            will_retry = reason is not None and retryable and attempt <= md.retries
+        if plugins.observes("after_task_run") or plugins.observes("on_task_error"):
+            await _observe_attempt(svc, task, attempt, result, reason, will_retry)
+        if outcome is None or run.cancelled or svc._stopping or md.status.is_terminal:
             return
-        if reason is None:
-            run.finished = True
-            await svc._end_run(task, result, None)
-            return
-        if not will_retry:
+        if not will_retry or reason is None:
             run.finished = True
             await svc._end_run(task, result, reason)
             return
@@ -87,7 +89,7 @@ async def _attempts(svc: AgentOrchestratorService, run: Run, region: CancelRegio
                 await run.checkpoint(task)
             except TaskCancelledError:
                 return
-        if _interrupted(svc, run, task):
+        if run.cancelled or svc._stopping or md.status.is_terminal:
             return
         await svc._next_attempt(task)
 
@@ -102,19 +104,12 @@ async def _observe_attempt(
 ) -> None:
     """Tell the plugins observing attempts how this one ended (they see a copy of the task)."""
     plugins = svc._plugins
-    if not (plugins.observes("after_task_run") or plugins.observes("on_task_error")):
-        return
     seen = snapshot(task)
     await plugins.notify("after_task_run", task=seen, attempt=attempt, result=result, error=error)
     if error is not None:
         await plugins.notify(
             "on_task_error", task=seen, attempt=attempt, error=error, will_retry=will_retry
         )
-
-
-def _interrupted(svc: AgentOrchestratorService, run: Run, task: OrchestratedTask) -> bool:
-    run.scope = None
-    return run.cancelled or svc._stopping or task.metadata.status.is_terminal
 
 
 async def _attempt(
@@ -137,6 +132,7 @@ async def _attempt(
     if run.cancelled:
         return None, "Cancelled", False
     executor = svc._executor
+    timeout_scope: anyio.CancelScope | None = None
     try:
         if task.metadata.status is TaskStatus.PAUSED:
             await run.checkpoint(task)
@@ -153,17 +149,21 @@ async def _attempt(
             # caught its cancellation, whatever the deadline became since (a pause that came
             # during the provider's clean-up parks it), and a TimeoutError the provider raises
             # itself is the provider failing, not the timeout.
-            with svc._new_scope(deadline=anyio.current_time() + timeout) as timeout_scope:
-                run.timeout_scope = timeout_scope
-                if task.metadata.status is TaskStatus.PAUSED:
-                    hold_deadline(run)
-                outcome = await call
+            try:
+                with svc._new_scope(deadline=anyio.current_time() + timeout) as timeout_scope:
+                    run.timeout_scope = timeout_scope
+                    if task.metadata.status is TaskStatus.PAUSED:
+                        hold_deadline(run)
+                    outcome = await call
+            finally:
+                run.timeout_scope = None
+                run.time_left = None
             if timeout_scope.cancelled_caught:
                 return None, f"Timed out after {timeout:g}s", True
     except TaskCancelledError:
         return None, "Cancelled", False
     except anyio.get_cancelled_exc_class():
-        if _cancellation_is_ours(run):
+        if _cancellation_is_ours(run, timeout_scope):
             raise
         # The provider let a cancellation of its own escape (it awaited something cancelled);
         # nobody cancelled the run, so this is the provider failing, not the task stopping.
@@ -172,22 +172,19 @@ async def _attempt(
         return None, str(exc) or type(exc).__name__, exc.retryable
     except Exception as exc:
         return None, str(exc) or type(exc).__name__, True
-    finally:
-        run.timeout_scope = None
-        run.time_left = None
     if not isinstance(outcome, TaskResult):
         kind = type(outcome).__name__
         return None, f'Provider "{provider.id}" returned {kind}, expected a TaskResult', False
     return outcome, None, True
 
 
-def _cancellation_is_ours(run: Run) -> bool:
+def _cancellation_is_ours(run: Run, timeout_scope: anyio.CancelScope | None) -> bool:
     scope = run.scope
     current = asyncio.current_task()
     return (
         (scope is not None and scope.cancel_called)
         or (current is not None and current.cancelling() > 0)
-        or (run.timeout_scope is not None and run.timeout_scope.cancel_called)
+        or (timeout_scope is not None and timeout_scope.cancel_called)
     )
 
 

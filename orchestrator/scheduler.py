@@ -184,9 +184,10 @@ class Scheduler:
                 run.poke()
         if new is _COMPLETED:
             waiting = self._waiting
-            for down in self._svc._graph.downstream(task_id):
-                if down in waiting:
-                    self._release(down)
+            if waiting:
+                for down in self._svc._graph.downstream(task_id):
+                    if down in waiting:
+                        self._release(down)
         elif new is _PENDING and task_id in self._wanted and task_id not in self._waiting:
             self._ready.append(task_id)
         if new.is_terminal:
@@ -195,7 +196,7 @@ class Scheduler:
             self._waiting.pop(task_id, None)
             if run is not None and not run.finished:
                 self._stop_run(run, cancelled=new is _CANCELLED)
-        if self._ready:
+        if self._ready and not self._pump_due:
             self._request_pump()
 
     def settled(self, ended: Iterable[str]) -> None:
@@ -287,10 +288,18 @@ class Scheduler:
                     if self._startable(task_id, tasks.get(task_id)):
                         back.append(task_id)
                 ready.extendleft(reversed(back))
+        wanted, waiting, runs = self._wanted, self._waiting, self._runs
         while ready:
             task_id = ready.popleft()
             task = tasks.get(task_id)
-            if task is None or not self._startable(task_id, task):
+            # As _startable, written out: this runs once for every task.
+            if (
+                task is None
+                or task.metadata.status is not _PENDING
+                or task_id not in wanted
+                or task_id in waiting
+                or task_id in runs
+            ):
                 continue
             provider_id = task.metadata.provider_id
             if limits:
@@ -299,7 +308,7 @@ class Scheduler:
                     self._blocked.setdefault(provider_id, deque()).append(task_id)
                     continue
             run = Run(task_id, provider_id)
-            self._runs[task_id] = run
+            runs[task_id] = run
             self._active += 1
             self._per_provider[provider_id] += 1
             return run
