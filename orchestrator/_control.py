@@ -118,10 +118,11 @@ class TaskControl(RunHooks):
         ``ConfigurationError`` when the service stops before the run finished.
         """
         await self._ensure_open()
-        self._refuse_left_running(
-            [t for t, task in self._tasks.items() if not task.metadata.status.is_terminal]
-        )
-        await self._scheduler.run_all()
+        tasks = self._tasks
+        # In the graph's order: see Scheduler.run_all.
+        unfinished = [t for t in self._graph if not tasks[t].metadata.status.is_terminal]
+        self._refuse_left_running(unfinished)
+        await self._scheduler.run_all(unfinished)
         return RunSummary.of_states(self._residency.final_states())
 
     async def wait_for_task(self, task_id: str, timeout: float | None = None) -> OrchestratedTask:

@@ -32,6 +32,10 @@ class TaskGraph:
     def __len__(self) -> int:
         return len(self._g)
 
+    def __iter__(self) -> Iterator[str]:
+        """Task ids in the graph's own order (the order they were added in)."""
+        return iter(self._succ)
+
     def add_task(self, task_id: str, depends_on: Iterable[str] = ()) -> None:
         """Add a node and its upstream edges; every upstream task must exist already.
 

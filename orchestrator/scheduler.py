@@ -71,24 +71,25 @@ class Scheduler:
         """Schedule these tasks (in the order given); each starts once its upstream completed."""
         tasks = self._svc._tasks
         upstream = self._svc._graph.upstream
+        wanted, watches, waiting, ready = self._wanted, self._watches, self._waiting, self._ready
         for task_id in task_ids:
-            if task_id in self._wanted:
+            if task_id in wanted:
                 continue
             task = tasks.get(task_id)
             # Gone: deleted, or finished and let go to the store while the caller awaited.
             if task is None or task.metadata.status.is_terminal:
                 continue
-            self._wanted.add(task_id)
-            for watch in self._watches:
+            wanted.add(task_id)
+            for watch in watches:
                 watch.pending.add(task_id)
             blocking = 0
             for up in upstream(task_id):
                 if tasks[up].metadata.status is not _COMPLETED:
                     blocking += 1
             if blocking:
-                self._waiting[task_id] = blocking
+                waiting[task_id] = blocking
             else:
-                self._ready.append(task_id)
+                ready.append(task_id)
         self._request_pump()
 
     def dependency_added(self, task_id: str, upstream: OrchestratedTask) -> None:
@@ -147,21 +148,24 @@ class Scheduler:
         run = self._runs.get(task_id)
         return run is not None and run.started and not run.finished
 
-    async def run_all(self) -> None:
-        """Want every unfinished task in topological order; return once all of them (and tasks
-        created meanwhile) are terminal."""
+    async def run_all(self, unfinished: list[str]) -> None:
+        """Want these tasks (every unfinished one, in the graph's order); return once all of
+        them (and tasks created meanwhile) are terminal.
+
+        The graph's order needs no sort and is all the ready queue needs: the tasks queued at
+        once are those whose upstream tasks have all completed, so none of them waits for
+        another, and networkx's topological sort of the unfinished tasks lists exactly these
+        first, in the graph's order. Every other task joins the queue when its last upstream
+        task completes.
+        """
         watch = _Watch()
         self._watches.append(watch)
         freezing = self._svc.options.freeze_gc_during_run
         try:
             with RUNS.during_run() if freezing else contextlib.nullcontext():
-                tasks = self._svc._tasks
-                unfinished = {
-                    t for t, task in tasks.items() if not task.metadata.status.is_terminal
-                }
                 watch.pending.update(unfinished)
                 watch.pending.update(self._unsettled)
-                self.want(self._svc._graph.topological_order(unfinished))
+                self.want(unfinished)
                 if watch.pending:
                     await watch.done.wait()
         finally:
