@@ -46,7 +46,8 @@ class RunHooks(Core):
         )
         # Waited for when somebody listens: a handler of task:started may still cancel the
         # task before its provider is called.
-        await self._flush(batch, wait=self._bus.has_listeners)
+        if not self._write_now(batch):
+            await self._flush(batch, wait=self._bus.has_listeners)
         return True
 
     async def _note_retry(
@@ -76,7 +77,8 @@ class RunHooks(Core):
             self._record_result(batch, task, result, error)
         else:
             self._transition(batch, task, Trigger.FAIL, error=error, data={"error": error})
-        await self._flush(batch, wait=False)
+        if not self._write_now(batch):
+            await self._flush(batch, wait=False)
 
     def _record_result(
         self, batch: Batch, task: OrchestratedTask, result: TaskResult, error: str | None = None

@@ -103,17 +103,7 @@ class TaskContext:
     finished task.
     """
 
-    __slots__ = (
-        "_run",
-        "_service",
-        "_task",
-        "_upstream",
-        "attempt",
-        "room_id",
-        "runtime_agent_id",
-        "working_directory",
-        "world_id",
-    )
+    __slots__ = ("_run", "_service", "_task", "_upstream", "attempt")
 
     def __init__(
         self,
@@ -121,22 +111,38 @@ class TaskContext:
         run: Run,
         task: OrchestratedTask,
         attempt: int,
-        runtime_agent_id: str,
     ) -> None:
         self._service = service
         self._run = run
         self._task = task
         self._upstream: dict[str, TaskResult] | None = None
         self.attempt = attempt
-        self.runtime_agent_id = runtime_agent_id
-        self.working_directory = task.metadata.working_directory
-        self.room_id = task.room_id
-        self.world_id = task.world_id
+        """Which attempt this is, starting at 1."""
 
     @property
     def task_id(self) -> str:
         """The id of the task being run."""
         return self._task.id
+
+    @property
+    def runtime_agent_id(self) -> str:
+        """The agent id of the host runtime ("" when there is none)."""
+        return self._service.agent_id
+
+    @property
+    def working_directory(self) -> str:
+        """The directory the task should work in."""
+        return self._task.metadata.working_directory
+
+    @property
+    def room_id(self) -> str | None:
+        """The chat room the task was created from, if any."""
+        return self._task.room_id
+
+    @property
+    def world_id(self) -> str | None:
+        """The world the task belongs to, if any."""
+        return self._task.world_id
 
     @property
     def upstream_results(self) -> Mapping[str, TaskResult]:

@@ -38,60 +38,56 @@ async def drive(svc: AgentOrchestratorService, run: Run, region: CancelRegion) -
     """Run the task of ``run`` to a terminal state (or until it is cancelled or stopped), its
     provider calls and back-offs inside the worker's ``region``."""
     try:
-        await _attempts(svc, run, region)
+        task = svc._tasks.get(run.task_id)
+        if task is None or run.cancelled or not await svc._begin_run(task, run):
+            return
+        md = task.metadata
+        plugins = svc._plugins
+        while True:
+            # A cancel, a stop or a hand-made final status may have come during the last write.
+            if run.cancelled or svc._stopping or md.status.is_terminal:
+                return
+            attempt = md.attempts
+            # Looked up at every attempt: set_task_sub_agent_type applies from the next one.
+            provider = svc._registry.find(md.provider_id)
+            if provider is None:
+                run.finished = True
+                await svc._end_run(task, None, svc._registry_error(md.provider_id))
+                return
+            outcome: Outcome | None = None
+            with region.around(run, svc._stopping):
+                outcome = await _attempt(svc, run, task, provider, attempt)
+            reason: str | None
+            if outcome is None:
+                result, reason, will_retry = None, "Cancelled", False
+            else:
+                result, reason, retryable = outcome
+                # A failure: the error, else the result's own, else a generic one.
+                if reason is None and (result is None or not result.success):
+                    reason = (result.error if result else None) or "Provider reported failure"
+                will_retry = reason is not None and retryable and attempt <= md.retries
+            if plugins.observes("after_task_run") or plugins.observes("on_task_error"):
+                await _observe_attempt(svc, task, attempt, result, reason, will_retry)
+            if outcome is None or run.cancelled or svc._stopping or md.status.is_terminal:
+                return
+            if not will_retry or reason is None:
+                run.finished = True
+                await svc._end_run(task, result, reason)
+                return
+            delay = backoff(svc.options.retry_backoff, svc.options.retry_backoff_max, attempt)
+            await svc._note_retry(task, attempt, reason, delay)
+            with region.around(run, svc._stopping):
+                await run.sleep(delay)
+                try:
+                    await run.checkpoint(task)
+                except TaskCancelledError:
+                    return
+            if run.cancelled or svc._stopping or md.status.is_terminal:
+                return
+            await svc._next_attempt(task)
     except Exception as exc:
         logger.exception("Runner for task %s failed", run.task_id)
         await svc._fail_after_internal_error(run.task_id, exc)
-
-
-async def _attempts(svc: AgentOrchestratorService, run: Run, region: CancelRegion) -> None:
-    task = svc._tasks.get(run.task_id)
-    if task is None or run.cancelled or not await svc._begin_run(task, run):
-        return
-    md = task.metadata
-    plugins = svc._plugins
-    while True:
-        # A cancel, a stop or a hand-made final status may have come during the last write.
-        if run.cancelled or svc._stopping or md.status.is_terminal:
-            return
-        attempt = md.attempts
-        # Looked up at every attempt: set_task_sub_agent_type applies from the next one.
-        provider = svc._registry.find(md.provider_id)
-        if provider is None:
-            run.finished = True
-            await svc._end_run(task, None, svc._registry_error(md.provider_id))
-            return
-        outcome: Outcome | None = None
-        with region.around(run, svc._stopping):
-            outcome = await _attempt(svc, run, task, provider, attempt)
-        reason: str | None
-        if outcome is None:
-            result, reason, will_retry = None, "Cancelled", False
-        else:
-            result, reason, retryable = outcome
-            # A failure: the error, else the result's own, else a generic one.
-            if reason is None and (result is None or not result.success):
-                reason = (result.error if result else None) or "Provider reported failure"
-            will_retry = reason is not None and retryable and attempt <= md.retries
-        if plugins.observes("after_task_run") or plugins.observes("on_task_error"):
-            await _observe_attempt(svc, task, attempt, result, reason, will_retry)
-        if outcome is None or run.cancelled or svc._stopping or md.status.is_terminal:
-            return
-        if not will_retry or reason is None:
-            run.finished = True
-            await svc._end_run(task, result, reason)
-            return
-        delay = backoff(svc.options.retry_backoff, svc.options.retry_backoff_max, attempt)
-        await svc._note_retry(task, attempt, reason, delay)
-        with region.around(run, svc._stopping):
-            await run.sleep(delay)
-            try:
-                await run.checkpoint(task)
-            except TaskCancelledError:
-                return
-        if run.cancelled or svc._stopping or md.status.is_terminal:
-            return
-        await svc._next_attempt(task)
 
 
 async def _observe_attempt(
@@ -119,7 +115,7 @@ async def _attempt(
     provider: AgentProvider,
     attempt: int,
 ) -> Outcome:
-    ctx = TaskContext(svc, run, task, attempt, svc.agent_id)
+    ctx = TaskContext(svc, run, task, attempt)
     timeout = task.metadata.timeout
     given = snapshot(task)
     if given.metadata.params and has_placeholders(given.metadata.params):

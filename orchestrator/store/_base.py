@@ -10,6 +10,10 @@ from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent
 EventRecord = tuple[str, str, dict[str, Any] | None, int]
 """An event to log: its type, task id, data and timestamp (epoch ms)."""
 
+KeepTasks = Callable[[Sequence[OrchestratedTask]], None]
+"""A store's optional ``keep_tasks``: ``put_tasks`` without events, done before it returns (an
+in-memory store). With it, and ``writes_at_once``, a write nobody listens to costs no coroutine."""
+
 SubmitTasks = Callable[[Sequence[OrchestratedTask], Sequence[EventRecord]], Awaitable[int | None]]
 """A store's optional ``submit_tasks``: ``put_tasks`` that queues the write when called (taking
 what it needs from the tasks at once) and returns an awaitable for its commit. With it, the
@@ -26,7 +30,8 @@ class Store(Protocol):
 
     Optional: ``async def last_event_seq(self) -> int | None``, the highest number the event log
     ever gave (None without a log). With it, event numbers go on from the log's after a restart
-    and a follower whose cursor is past the end of the log is caught.
+    and a follower whose cursor is past the end of the log is caught. Also optional:
+    ``submit_tasks`` (``SubmitTasks``) and ``keep_tasks`` (``KeepTasks``).
     """
 
     async def open(self) -> None:

@@ -52,9 +52,15 @@ class MemoryStore:
         self, tasks: Sequence[OrchestratedTask], events: Sequence[EventRecord] = ()
     ) -> int | None:
         """Keep these tasks (events are not logged)."""
-        for task in tasks:
-            self._tasks[task.id] = task
+        self.keep_tasks(tasks)
         return None
+
+    def keep_tasks(self, tasks: Sequence[OrchestratedTask]) -> None:
+        """``put_tasks`` without events, done before it returns: the service's writes call it
+        directly when nothing else has to happen (no coroutine to make and await)."""
+        kept = self._tasks
+        for task in tasks:
+            kept[task.id] = task
 
     async def read_events(self, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
         """Always empty: this store keeps no event log."""
