@@ -81,7 +81,7 @@ class TaskCreation(Core):
             working_directory=working_directory,
             world_id=world_id,
         )
-        await self._add_tasks([task])
+        await self._store_new_tasks([task], self._insert_tasks([task]))
         return snapshot(task)
 
     async def create_tasks(self, specs: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -98,6 +98,8 @@ class TaskCreation(Core):
         if self.runtime is not None:
             specs = [dict(spec) for spec in specs]
             world_ids = [await self._world_id(spec.get("room_id")) for spec in specs]
+        # One pause for building and inserting: the collection that follows it scans the new
+        # tasks once (two pauses made two such collections).
         with collections_paused():
             for index, spec in enumerate(specs):
                 try:
@@ -111,7 +113,9 @@ class TaskCreation(Core):
                     exc.add_note(f"in tasks[{index}]")
                     raise
                 prepared[task.id] = task
-        await self._add_tasks(list(prepared.values()))
+            tasks = list(prepared.values())
+            batch = self._insert_tasks(tasks)
+        await self._store_new_tasks(tasks, batch)
         return list(prepared)
 
     def _prepare_task(
@@ -211,12 +215,9 @@ class TaskCreation(Core):
         except ValidationError as exc:
             raise InvalidTaskError(_describe(exc)) from None
 
-    async def _add_tasks(self, tasks: list[OrchestratedTask]) -> None:
-        """Add checked tasks to the graph and the store, in one write."""
-        batch = Batch()
-        recording = self._records_events
-        with collections_paused():
-            self._insert_tasks(tasks, batch, recording)
+    async def _store_new_tasks(self, tasks: list[OrchestratedTask], batch: Batch) -> None:
+        """Store the tasks ``_insert_tasks`` added (its ``batch``), in one write; taken back
+        out if the store refuses them."""
         try:
             await self._flush(batch)
         except Exception:
@@ -234,7 +235,10 @@ class TaskCreation(Core):
         if self._scheduler.auto_wanting():
             self._scheduler.want([task.id for task in tasks])
 
-    def _insert_tasks(self, tasks: list[OrchestratedTask], batch: Batch, recording: bool) -> None:
+    def _insert_tasks(self, tasks: list[OrchestratedTask]) -> Batch:
+        """Add checked tasks to the graph and to memory; the batch that stores them."""
+        batch = Batch()
+        recording = self._records_events
         pending: set[str] = set()
         for task in tasks:
             md = task.metadata
@@ -257,6 +261,7 @@ class TaskCreation(Core):
                 self._end_from_upstream(batch, task)
             if not md.status.is_terminal:
                 pending.add(task.id)
+        return batch
 
     async def create_code_task(
         self,

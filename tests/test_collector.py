@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import orchestrator._collector
 import orchestrator.scheduler
 from orchestrator import OrchestratedTask, ProviderTaskExecutionContext, TaskResult
 from orchestrator._collector import FreezeDuringRuns
@@ -20,7 +21,9 @@ from orchestrator.testing import FunctionProvider
 def unfrozen_collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Collection on, nothing frozen and a fresh count of runs (the process's one remembers a
     host that froze objects), whatever the process did before; restored after."""
-    monkeypatch.setattr(orchestrator.scheduler, "RUNS", FreezeDuringRuns())
+    fresh = FreezeDuringRuns()
+    monkeypatch.setattr(orchestrator.scheduler, "RUNS", fresh)
+    monkeypatch.setattr(orchestrator._collector, "RUNS", fresh)
     was_enabled, was_frozen = gc.isenabled(), gc.get_freeze_count()
     gc.unfreeze()
     gc.enable()
@@ -156,3 +159,66 @@ def test_runs_overlapping_from_two_threads_unfreeze_once_both_ended():
     thread.join()
 
     assert gc.get_freeze_count() == 0
+
+
+def collections_during(record: list[int]) -> Any:
+    """A gc callback appending the generation of every collection that starts."""
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            record.append(info["generation"])
+
+    return callback
+
+
+# In memory only: a SQLite write of 3,000 tasks makes enough objects of its own to set off a
+# young collection, rightly.
+@pytest.mark.parametrize("store_kind", ["memory"])
+@pytest.mark.usefixtures("unfrozen_collector")
+async def test_tasks_built_together_go_to_the_oldest_generation_without_a_young_collection(
+    make_service,
+):
+    service = await make_service()
+    collections: list[int] = []
+    gc.callbacks.append(watch := collections_during(collections))
+    try:
+        await service.create_tasks({"name": f"t{i}"} for i in range(3000))
+    finally:
+        gc.callbacks.remove(watch)
+
+    assert collections == []
+    assert gc.get_count()[0] < 700
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("unfrozen_collector")
+async def test_tasks_built_during_a_run_stay_frozen_until_it_ends(make_service):
+    frozen_after_creating: list[int] = []
+
+    async def grow(task: OrchestratedTask, ctx: ProviderTaskExecutionContext) -> TaskResult:
+        if task.name == "first":
+            before = gc.get_freeze_count()
+            await service.create_tasks({"name": f"grown{i}"} for i in range(50))
+            frozen_after_creating.append(gc.get_freeze_count() - before)
+        return TaskResult(success=True)
+
+    service = await make_service(FunctionProvider("grow", grow))
+    await service.create_task("first")
+
+    summary = await service.run()
+
+    assert summary.ok and len(summary.statuses) == 51
+    assert frozen_after_creating[0] > 0
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("unfrozen_collector")
+async def test_building_tasks_leaves_objects_the_host_froze_frozen(make_service):
+    service = await make_service()
+    gc.freeze()
+    frozen_by_host = gc.get_freeze_count()
+
+    await service.create_tasks({"name": f"t{i}"} for i in range(100))
+
+    # Frozen objects are still freed by reference counting, so the count may only drop.
+    assert 0 < gc.get_freeze_count() <= frozen_by_host
