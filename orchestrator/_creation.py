@@ -65,22 +65,21 @@ class TaskCreation(Core):
         """
         await self._ensure_open()
         world_id = await self._world_id(room_id) if self.runtime is not None else None
-        task = self._prepare_task(
-            {},
-            _Choices(self.options),
-            name=name,
-            description=description,
-            room_id=room_id,
-            provider_id=provider_id,
-            depends_on=depends_on,
-            task_id=task_id,
-            retries=retries,
-            timeout=timeout,
-            params=params,
-            tags=tags,
-            working_directory=working_directory,
-            world_id=world_id,
-        )
+        spec = {
+            "name": name,
+            "description": description,
+            "room_id": room_id,
+            "provider_id": provider_id,
+            "depends_on": depends_on,
+            "task_id": task_id,
+            "retries": retries,
+            "timeout": timeout,
+            "params": params,
+            "tags": tags,
+            "working_directory": working_directory,
+            "world_id": world_id,
+        }
+        task = self._prepare_task({}, _Choices(self.options, now_ms()), spec)
         await self._store_new_tasks([task], self._insert_tasks([task]))
         return snapshot(task)
 
@@ -93,20 +92,20 @@ class TaskCreation(Core):
         """
         await self._ensure_open()
         prepared: dict[str, OrchestratedTask] = {}
-        chosen = _Choices(self.options)
         world_ids: list[str | None] = []
         if self.runtime is not None:
             specs = [dict(spec) for spec in specs]
             world_ids = [await self._world_id(spec.get("room_id")) for spec in specs]
+        # Tasks created together are created at the same moment.
+        chosen = _Choices(self.options, now_ms())
         # One pause for building and inserting: the collection that follows it scans the new
         # tasks once (two pauses made two such collections).
         with collections_paused():
             for index, spec in enumerate(specs):
                 try:
-                    fields = dict(spec)
                     if world_ids:
-                        fields["world_id"] = world_ids[index]
-                    task = self._prepare_task(prepared, chosen, **fields)
+                        spec = {**spec, "world_id": world_ids[index]}
+                    task = self._prepare_task(prepared, chosen, spec)
                 except TypeError as exc:
                     raise InvalidTaskError(f"tasks[{index}]: {exc}") from None
                 except DagorchError as exc:
@@ -119,31 +118,33 @@ class TaskCreation(Core):
         return list(prepared)
 
     def _prepare_task(
-        self,
-        pending: Mapping[str, OrchestratedTask],
-        chosen: _Choices,
-        *,
-        name: str,
-        description: str = "",
-        room_id: str | None = None,
-        provider_id: str | None = None,
-        depends_on: str | Iterable[str] = (),
-        task_id: str | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        params: Mapping[str, Any] | None = None,
-        tags: Iterable[str] | None = None,
-        working_directory: str | None = None,
-        world_id: str | None = None,
+        self, pending: Mapping[str, OrchestratedTask], chosen: _Choices, spec: Mapping[str, Any]
     ) -> OrchestratedTask:
-        """A checked new task, not yet added; ``pending`` holds tasks about to be added with it,
-        ``chosen`` what the call has decided once for all of them."""
+        """A checked new task, not yet added, from ``spec`` (``create_task``'s arguments by
+        name, plus ``world_id``; ``TypeError`` names a field it does not know); ``pending``
+        holds tasks about to be added with it, ``chosen`` what the call has decided once for
+        all of them."""
+        if not _SPEC_FIELDS.issuperset(spec):
+            unknown = sorted(str(key) for key in spec if key not in _SPEC_FIELDS)
+            raise TypeError(f"unknown field {unknown[0]!r} (known: {', '.join(_SPEC_ORDER)})")
+        get = spec.get
+        name = get("name")
+        description = get("description", "")
+        room_id = get("room_id")
+        provider_id = get("provider_id")
+        task_id = get("task_id")
+        retries = get("retries")
+        timeout = get("timeout")
+        params = get("params")
+        tags = get("tags")
+        working_directory = get("working_directory")
+        world_id = get("world_id")
         if not isinstance(name, str) or not name.strip():
             raise InvalidTaskError("Task name must be a non-empty string (field: name)")
         if task_id is not None:
             if not isinstance(task_id, str) or not task_id.strip():
                 raise InvalidTaskError("Task id must be a non-empty string (field: task_id)")
-            if self._knows(task_id) or task_id in pending:
+            if task_id in self._tasks or task_id in self._residency.gone or task_id in pending:
                 raise DuplicateTaskError(task_id)
             if self._scheduler.run_of(task_id) is not None:
                 raise InvalidTaskError(
@@ -156,21 +157,20 @@ class TaskCreation(Core):
             provider = chosen.providers[provider_id] = self._registry.select(
                 provider_id, options.active_provider_env_var, options.default_provider_id
             )
-        upstream = _task_ids(depends_on, "depends_on")
+        upstream = _task_ids(get("depends_on", ()), "depends_on")
         for dep in upstream:
             if dep not in pending and self._lookup(dep) is None:
                 raise UnknownDependencyError(new_id, dep)
-        now = now_ms()
+        now = chosen.now
         simple = (
-            type(description) is str
+            chosen.simple_defaults
+            and type(description) is str
             and (room_id is None or type(room_id) is str)
             and tags is None
             and retries is None
             and timeout is None
             and not params
             and working_directory is None
-            and type(options.default_retries) is int
-            and options.default_timeout is None
         )
         try:
             if simple:
@@ -278,12 +278,18 @@ class _Choices:
     """What one create call decides once for all its tasks: the provider for each provider id
     asked for, and the working directory of tasks that name none."""
 
-    __slots__ = ("_directory", "_options", "providers")
+    __slots__ = ("_directory", "_options", "now", "providers", "simple_defaults")
 
-    def __init__(self, options: AgentOrchestratorPluginOptions) -> None:
+    def __init__(self, options: AgentOrchestratorPluginOptions, now: int) -> None:
         self._options = options
         self._directory: str | None = None
         self.providers: dict[str | None, AgentProvider] = {}
+        self.now = now
+        """The creation time of every task of the call (epoch ms)."""
+        self.simple_defaults = (
+            type(options.default_retries) is int and options.default_timeout is None
+        )
+        """True when the options' defaults need no validation (see ``fresh_task``)."""
 
     def working_directory(self) -> str:
         """``options.get_working_directory()``, called once per create call."""
@@ -300,9 +306,28 @@ def _task_ids(given: str | Iterable[str], field: str) -> list[str]:
         ids = list(dict.fromkeys(given))
     except TypeError:
         raise InvalidTaskError(f"{field} must be a list of task ids") from None
-    if not all(isinstance(task_id, str) for task_id in ids):
-        raise InvalidTaskError(f"{field} must be a list of task ids (strings)")
+    for task_id in ids:
+        if type(task_id) is not str and not isinstance(task_id, str):
+            raise InvalidTaskError(f"{field} must be a list of task ids (strings)")
     return ids
+
+
+_SPEC_ORDER = (
+    "name",
+    "description",
+    "room_id",
+    "provider_id",
+    "depends_on",
+    "task_id",
+    "retries",
+    "timeout",
+    "params",
+    "tags",
+    "working_directory",
+    "world_id",
+)
+_SPEC_FIELDS = frozenset(_SPEC_ORDER)
+"""What a task spec may hold: ``create_task``'s arguments, and the world it belongs to."""
 
 
 def _describe(exc: ValidationError) -> str:
