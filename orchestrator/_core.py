@@ -388,7 +388,7 @@ class Core:
             return False
         try:
             if batch.tasks:
-                keep(list(batch.tasks.values()))
+                keep(batch.tasks.values())
         finally:
             if batch.ended:
                 self._scheduler.settled(batch.ended)

@@ -35,6 +35,8 @@ from orchestrator.registry import ProviderRegistry
 
 logger = logging.getLogger("dagorch.plugins")
 
+_ATTEMPT_HOOKS = ("before_task_run", "after_task_run", "on_task_error")
+
 STRICT_ENV = "DAGORCH_STRICT_PLUGINS"
 """Set to 1 to make a broken plugin an error instead of a record."""
 
@@ -157,6 +159,9 @@ class PluginHost:
         self._loaded = False
         self._failure: PluginError | None = None
         self._observing: dict[str, bool] = {}
+        self.attempts_observed = False
+        """True when some plugin implements ``before_task_run``, ``after_task_run`` or
+        ``on_task_error``, so that the runner asks nothing more at an attempt when none does."""
         self.hook_timeout = 1.0
         """Seconds an async observer hook may take before it is cut off."""
 
@@ -224,6 +229,7 @@ class PluginHost:
             self._broken(record, f"{problem}; known hooks: {known}")
             return
         self._observing.clear()
+        self.attempts_observed = any(self.observes(hook) for hook in _ATTEMPT_HOOKS)
         if "register_providers" in record.hooks:
             self._collect_providers(plugin, record)
 

@@ -66,7 +66,9 @@ async def drive(svc: AgentOrchestratorService, run: Run, region: CancelRegion) -
                 if reason is None and (result is None or not result.success):
                     reason = (result.error if result else None) or "Provider reported failure"
                 will_retry = reason is not None and retryable and attempt <= md.retries
-            if plugins.observes("after_task_run") or plugins.observes("on_task_error"):
+            if plugins.attempts_observed and (
+                plugins.observes("after_task_run") or plugins.observes("on_task_error")
+            ):
                 await _observe_attempt(svc, task, attempt, result, reason, will_retry)
             if outcome is None or run.cancelled or svc._stopping or md.status.is_terminal:
                 return
@@ -121,7 +123,7 @@ async def _attempt(
     if given.metadata.params and has_placeholders(given.metadata.params):
         rendered = render(given.metadata.params, svc._upstream_field)
         given.metadata.__dict__["params"] = rendered
-    if svc._plugins.observes("before_task_run"):
+    if svc._plugins.attempts_observed and svc._plugins.observes("before_task_run"):
         await svc._plugins.notify("before_task_run", task=snapshot(task), attempt=attempt)
     # A cancel or pause that came while the attempt was prepared (its start write, a hook, the
     # next-attempt write) is obeyed before the provider is called, not after.

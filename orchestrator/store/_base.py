@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent
@@ -10,7 +10,7 @@ from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent
 EventRecord = tuple[str, str, dict[str, Any] | None, int]
 """An event to log: its type, task id, data and timestamp (epoch ms)."""
 
-KeepTasks = Callable[[Sequence[OrchestratedTask]], None]
+KeepTasks = Callable[[Iterable[OrchestratedTask]], None]
 """A store's optional ``keep_tasks``: ``put_tasks`` without events, done before it returns (an
 in-memory store). With it, and ``writes_at_once``, a write nobody listens to costs no coroutine."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from hookspecs.models import JsonValue, OrchestratedTask, TaskEvent
 from orchestrator.store._base import EventRecord
@@ -55,7 +55,7 @@ class MemoryStore:
         self.keep_tasks(tasks)
         return None
 
-    def keep_tasks(self, tasks: Sequence[OrchestratedTask]) -> None:
+    def keep_tasks(self, tasks: Iterable[OrchestratedTask]) -> None:
         """``put_tasks`` without events, done before it returns: the service's writes call it
         directly when nothing else has to happen (no coroutine to make and await)."""
         kept = self._tasks
