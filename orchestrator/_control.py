@@ -98,17 +98,14 @@ class TaskControl(RunHooks):
         left it so and ``recovery="none"`` leaves it to the host, so nothing would ever end it
         and whoever waited for it would wait forever."""
         scheduler = self._scheduler
-        stuck = [
-            task_id
-            for task_id in task_ids
-            if self._tasks[task_id].metadata.status is TaskStatus.RUNNING
-            and not scheduler.has_live_runner(task_id)
-        ]
-        if stuck:
-            raise ConfigurationError(
-                f"Tasks left running by an earlier process: {', '.join(stuck)}; call "
-                "detect_and_pause_interrupted_tasks() (or pause and resume them) first"
-            )
+        _refuse_stuck(
+            [
+                task_id
+                for task_id in task_ids
+                if self._tasks[task_id].metadata.status is TaskStatus.RUNNING
+                and not scheduler.has_live_runner(task_id)
+            ]
+        )
 
     async def run(self) -> RunSummary:
         """Run every unfinished task in dependency order until all are terminal.
@@ -118,11 +115,18 @@ class TaskControl(RunHooks):
         ``ConfigurationError`` when the service stops before the run finished.
         """
         await self._ensure_open()
-        tasks = self._tasks
-        # In the graph's order: see Scheduler.run_all.
-        unfinished = [t for t in self._graph if not tasks[t].metadata.status.is_terminal]
-        self._refuse_left_running(unfinished)
-        await self._scheduler.run_all(unfinished)
+        tasks, scheduler = self._tasks, self._scheduler
+        # In the graph's order (see Scheduler.run_all); one pass, since every task is looked at.
+        unfinished: list[str] = []
+        stuck: list[str] = []
+        for task_id in self._graph:
+            status = tasks[task_id].metadata.status
+            if not status.is_terminal:
+                unfinished.append(task_id)
+                if status is _RUNNING and not scheduler.has_live_runner(task_id):
+                    stuck.append(task_id)
+        _refuse_stuck(stuck)
+        await scheduler.run_all(unfinished)
         return RunSummary.of_states(self._residency.final_states())
 
     async def wait_for_task(self, task_id: str, timeout: float | None = None) -> OrchestratedTask:
@@ -202,3 +206,16 @@ class TaskControl(RunHooks):
         """Every task that waits for ``task_id``, directly or not, in topological order."""
         self._require(task_id)
         return self._graph.descendants(task_id)
+
+
+_RUNNING = TaskStatus.RUNNING
+
+
+def _refuse_stuck(stuck: list[str]) -> None:
+    """Raise naming the tasks a crash left running, if there are any (see
+    ``_refuse_left_running``)."""
+    if stuck:
+        raise ConfigurationError(
+            f"Tasks left running by an earlier process: {', '.join(stuck)}; call "
+            "detect_and_pause_interrupted_tasks() (or pause and resume them) first"
+        )

@@ -240,27 +240,36 @@ class TaskCreation(Core):
         batch = Batch()
         recording = self._records_events
         pending: set[str] = set()
+        residency, graph, in_memory, changed = (
+            self._residency,
+            self._graph,
+            self._tasks,
+            batch.tasks,
+        )
         for task in tasks:
             md = task.metadata
-            if self._residency.gone:
-                for dep in md.depends_on:
+            task_id = task.id
+            upstream = md.depends_on
+            if residency.gone:
+                for dep in upstream:
                     # Brought back if it went while this call waited (it was checked before).
                     self._lookup(dep)
             # _prepare_task checked the dependencies: they exist, once each.
-            self._graph.add_checked_task(task.id, md.depends_on)
-            self._tasks[task.id] = task
-            self._residency.added(task)
+            graph.add_checked_task(task_id, upstream)
+            in_memory[task_id] = task
+            if residency.enabled:
+                residency.added(task)
             if recording:
                 data = {"name": task.name, "providerId": md.provider_id}
                 batch.add(task, TaskEventType.CREATED, data)
             else:
-                batch.touch(task)
+                changed[task_id] = task
             # Only dependencies outside ``pending`` (this call's tasks that did not end on
             # insertion) may have ended: the check is skipped when every one is in it.
-            if md.depends_on and not pending.issuperset(md.depends_on):
+            if upstream and not pending.issuperset(upstream):
                 self._end_from_upstream(batch, task)
             if not md.status.is_terminal:
-                pending.add(task.id)
+                pending.add(task_id)
         return batch
 
     async def create_code_task(
