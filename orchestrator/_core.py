@@ -114,6 +114,9 @@ class Core:
         self._plugins_hear_events = False
         self._graph = TaskGraph()
         self._tasks: dict[str, OrchestratedTask] = {}
+        self._marked_running: dict[str, None] = {}
+        """Ids of the tasks in memory whose status is running, in the order they started (kept
+        by ``_transition`` and ``_take_in``), so that ``stop()`` need not look at every task."""
         self._residency = Residency(self, enabled=getattr(store, "keeps_copies", False) is True)
         self._scheduler = Scheduler(cast("AgentOrchestratorService", self))
         self._current_task_id: str | None = None
@@ -176,6 +179,7 @@ class Core:
             await self._let_go_of_lease()
             await self._store.close()
             self._tasks.clear()
+            self._marked_running.clear()
             self._residency.clear()
             self._graph = TaskGraph()
             self._current_task_id = None
@@ -232,6 +236,8 @@ class Core:
         for task in stored:
             self._tasks[task.id] = task
             self._graph.add_task(task.id)
+            if task.metadata.status is _RUNNING:
+                self._marked_running[task.id] = None
         for task in stored:
             for dep in task.metadata.depends_on:
                 if dep in self._tasks:
@@ -320,8 +326,12 @@ class Core:
             batch.ended.append(task_id)
             if self._residency.enabled:
                 self._residency.finished(task_id)
-        elif new is _RUNNING and md.started_at is None:
-            fields["started_at"] = now_ms()
+        elif new is _RUNNING:
+            self._marked_running[task_id] = None
+            if md.started_at is None:
+                fields["started_at"] = now_ms()
+        if old is _RUNNING:
+            self._marked_running.pop(task_id, None)
         if error is not None:
             fields["error"] = error
         if self._store_logs_events or self._bus.has_listeners:

@@ -115,8 +115,9 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
             await self._scheduler.stop()
             await self._executor.stop()
             batch = Batch()
-            for task in self._tasks.values():
-                if task.metadata.status is TaskStatus.RUNNING:
+            for task_id in list(self._marked_running):
+                task = self._tasks.get(task_id)
+                if task is not None and task.metadata.status is TaskStatus.RUNNING:
                     self._transition(batch, task, Trigger.PAUSE)
                     self._append_lines(batch, task, "Paused due to shutdown.")
             await self._flush(batch)
@@ -420,6 +421,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         dependents = [self._tasks[d] for d in self.get_dependents(task_id)]
         self._graph.remove_task(task_id, lambda d: self._tasks[d].metadata.status.is_terminal)
         self._residency.removed(self._tasks.pop(task_id))
+        self._marked_running.pop(task_id, None)
         self._scheduler.forget(task_id)
         self._handles.pop(task_id, None)
         if self._behind is not None:

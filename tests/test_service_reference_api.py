@@ -863,6 +863,18 @@ async def test_starting_a_task_left_running_by_a_crash_is_refused_naming_it(make
     assert (await service.run()).ok
 
 
+async def test_stop_pauses_a_task_a_crash_left_running(make_service):
+    store = MemoryStore()
+    await store.put_tasks([running_task("interrupted")])
+    service = await make_service(store=store, recovery="none")
+
+    await service.stop()
+
+    (task,) = await store.load_tasks()
+    assert task.metadata.status is TaskStatus.PAUSED
+    assert task.metadata.output[-1] == "Paused due to shutdown."
+
+
 async def test_a_running_task_the_user_marked_done_is_not_paused(make_service):
     store = MemoryStore()
     await store.put_tasks([running_task("finished-for-user", TaskUserStatus.DONE)])
