@@ -59,7 +59,8 @@ _STATUS_EVENTS = {
     TaskStatus.FAILED: TaskEventType.FAILED,
     TaskStatus.CANCELLED: TaskEventType.CANCELLED,
 }
-_RUNNING, _FAILED, _CANCELLED = TaskStatus.RUNNING, TaskStatus.FAILED, TaskStatus.CANCELLED
+_PENDING, _RUNNING = TaskStatus.PENDING, TaskStatus.RUNNING
+_FAILED, _CANCELLED = TaskStatus.FAILED, TaskStatus.CANCELLED
 _EVENT_NAMES = {kind: kind.value for kind in TaskEventType}
 """Each event type's name: an enum's ``.value`` is a Python-level descriptor, read here for
 every logged event."""
@@ -342,7 +343,9 @@ class Core:
             batch.add(task, event or _STATUS_EVENTS[new], data)
         else:
             batch.tasks[task_id] = task
-        self._scheduler.status_changed(task, old, new)
+        if new is not _RUNNING or old is not _PENDING:
+            # A start changes nothing the scheduler keeps: it made the run that starts.
+            self._scheduler.status_changed(task, old, new)
         if propagate and (new is _FAILED or new is _CANCELLED) and self._has_dependents(task_id):
             for down in self._graph.descendants(task_id):
                 self._end_from_upstream(batch, self._tasks[down], propagate=False)

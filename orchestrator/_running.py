@@ -25,16 +25,18 @@ _COMPLETE, _FAIL = Trigger.COMPLETE, Trigger.FAIL
 class RunHooks(Core):
     """The service's side of a run."""
 
-    async def _begin_run(self, task: OrchestratedTask, run: Run) -> bool:
-        """Move a pending task to running for its first attempt; False when it may not start
-        (no longer pending, an upstream task not completed, the service stopping)."""
+    def _begin_run(self, task: OrchestratedTask, run: Run) -> Batch | None:
+        """Move a pending task to running for its first attempt, in memory; the batch the caller
+        writes (``_write_now``, else ``_flush``), or None when it may not start (no longer
+        pending, an upstream task not completed, the service stopping). Not a coroutine, since
+        most writes need no await."""
         md = task.metadata
         if md.status is not _PENDING or self._stopping:
-            return False
+            return None
         tasks = self._tasks
         for up in self._graph.upstream(task.id):
             if tasks[up].metadata.status is not _COMPLETED:
-                return False
+                return None
         batch = Batch()
         self._transition(batch, task, Trigger.START)
         run.started = True
@@ -44,11 +46,7 @@ class RunHooks(Core):
             task,
             [f"Starting: {task.name}", f"Provider: {md.provider_label} ({md.provider_id})"],
         )
-        # Waited for when somebody listens: a handler of task:started may still cancel the
-        # task before its provider is called.
-        if not self._write_now(batch):
-            await self._flush(batch, wait=self._bus.has_listeners)
-        return True
+        return batch
 
     async def _note_retry(
         self, task: OrchestratedTask, attempt: int, reason: str, delay: float
@@ -70,15 +68,23 @@ class RunHooks(Core):
         self, task: OrchestratedTask, result: TaskResult | None, error: str | None
     ) -> None:
         """Finish a run: complete on success, else fail with ``error``."""
+        batch = self._ended(task, result, error)
+        if batch is not None and not self._write_now(batch):
+            await self._flush(batch, wait=False)
+
+    def _ended(
+        self, task: OrchestratedTask, result: TaskResult | None, error: str | None
+    ) -> Batch | None:
+        """``_end_run`` in memory: the batch to write (``wait=False``), or None when there is
+        nothing to end."""
         if task.metadata.status.is_terminal or self._tasks.get(task.id) is not task:
-            return
+            return None
         batch = Batch()
         if result is not None:
             self._record_result(batch, task, result, error)
         else:
             self._transition(batch, task, Trigger.FAIL, error=error, data={"error": error})
-        if not self._write_now(batch):
-            await self._flush(batch, wait=False)
+        return batch
 
     def _record_result(
         self, batch: Batch, task: OrchestratedTask, result: TaskResult, error: str | None = None

@@ -39,8 +39,16 @@ async def drive(svc: AgentOrchestratorService, run: Run, region: CancelRegion) -
     provider calls and back-offs inside the worker's ``region``."""
     try:
         task = svc._tasks.get(run.task_id)
-        if task is None or run.cancelled or not await svc._begin_run(task, run):
+        if task is None or run.cancelled:
             return
+        started = svc._begin_run(task, run)
+        if started is None:
+            return
+        # Waited for when somebody listens: a handler of task:started may still cancel the
+        # task before its provider is called. (Written out here, as at the end: the writes
+        # that need no await cost no coroutine.)
+        if not svc._write_now(started):
+            await svc._flush(started, wait=svc._bus.has_listeners)
         md = task.metadata
         plugins = svc._plugins
         while True:
@@ -74,7 +82,9 @@ async def drive(svc: AgentOrchestratorService, run: Run, region: CancelRegion) -
                 return
             if not will_retry or reason is None:
                 run.finished = True
-                await svc._end_run(task, result, reason)
+                ended = svc._ended(task, result, reason)
+                if ended is not None and not svc._write_now(ended):
+                    await svc._flush(ended, wait=False)
                 return
             delay = backoff(svc.options.retry_backoff, svc.options.retry_backoff_max, attempt)
             await svc._note_retry(task, attempt, reason, delay)
