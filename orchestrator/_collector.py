@@ -73,17 +73,14 @@ class FreezeDuringRuns:
         """Move every object the collector tracks to its oldest generation without scanning
         any, and reset the count of allocations that sets off the next young collection.
 
-        ``gc.freeze()`` then ``gc.unfreeze()`` does that (both are list splices). During a run
-        that froze, the objects are only frozen (the run's end unfreezes them with the rest);
-        when somebody else has frozen objects, nothing is done, since unfreezing would undo
-        their freeze. Reference cycles among the promoted objects are freed by the next full
-        collection instead of the next young one.
+        ``gc.freeze()`` then ``gc.unfreeze()`` does that (both are list splices). Nothing is
+        done during a run that froze (unfreezing would undo its freeze, and freezing alone would
+        keep any garbage cycle among the young objects until the run ends), nor when somebody
+        else has frozen objects (unfreezing would undo their freeze). Reference cycles among the
+        promoted objects are freed by the next full collection instead of the next young one.
         """
         with self._lock:
-            if self._host_freezes:
-                return
-            if self._froze:
-                gc.freeze()
+            if self._host_freezes or self._froze:
                 return
             # Cheap while nothing is frozen: the count walks the frozen objects.
             if gc.get_freeze_count() > 0:

@@ -66,6 +66,18 @@ _EVENT_NAMES = {kind: kind.value for kind in TaskEventType}
 every logged event."""
 
 
+def _keep_tasks_of(store: Store) -> KeepTasks | None:
+    """The store's ``keep_tasks``, when whoever wrote its ``put_tasks`` wrote that too: a
+    subclass (or an instance) that replaced only ``put_tasks`` must see every write there."""
+    keep: KeepTasks | None = getattr(store, "keep_tasks", None)
+    if keep is None or "put_tasks" in vars(store):
+        return None
+    for klass in type(store).__mro__:
+        if "put_tasks" in vars(klass):
+            return keep if "keep_tasks" in vars(klass) else None
+    return None
+
+
 class Core:
     """State, storage and the write path shared by the service's methods."""
 
@@ -101,7 +113,7 @@ class Core:
         )
         self._bus = EventBus()
         self._keep_now: KeepTasks | None = (
-            getattr(store, "keep_tasks", None)
+            _keep_tasks_of(store)
             if self._behind is None and not self._store_suspends and not self._store_logs_events
             else None
         )

@@ -233,16 +233,31 @@ class CancelRegion:
     sixth of a small task's whole cost, and most calls are never cancelled.
     """
 
-    __slots__ = ("_make", "_run", "scope")
+    __slots__ = ("_cancelling", "_make", "_run", "_worker", "scope")
 
     def __init__(self, make: Callable[[], anyio.CancelScope]) -> None:
         self._make = make
         self._run: Run | None = None
-        self.scope: anyio.CancelScope | None = make().__enter__()
+        worker = asyncio.current_task()
+        if worker is None:
+            raise RuntimeError("a CancelRegion belongs to the worker task that makes it")
+        self._worker = worker
+        self._cancelling = 0
+        self.scope: anyio.CancelScope | None = self._enter()
+
+    def _enter(self) -> anyio.CancelScope:
+        self._cancelling = self._worker.cancelling()
+        return self._make().__enter__()
 
     def around(self, run: Run, stopping: bool) -> CancelRegion:
         """The cancellable part of ``run`` (cancelled at once if the run already is, or the
         service is stopping)."""
+        if self._worker.cancelling() != self._cancelling and self.scope is not None:
+            # A provider left a cancel request on the worker (it caught a cancellation without
+            # uncancel()): anyio's scope would take every later cancellation of its own for a
+            # foreign one and let it through, so a scope entered now takes its place.
+            self.scope.__exit__(None, None, None)
+            self.scope = self._enter()
         self._run = run
         run.scope = self.scope
         if run.cancelled or stopping:
@@ -266,7 +281,7 @@ class CancelRegion:
             return False
         self.scope = None
         swallowed = scope.__exit__(exc_type, exc, tb)
-        self.scope = self._make().__enter__()
+        self.scope = self._enter()
         return bool(swallowed)
 
     def close(

@@ -576,3 +576,72 @@ async def test_a_timeout_error_raised_by_the_provider_is_a_retried_failure(make_
     assert ended.metadata.status is TaskStatus.FAILED
     assert ended.metadata.error == "upstream http timeout"
     assert len(calls) == 2
+
+
+class RecordingStore(MemoryStore):
+    """A MemoryStore whose own put_tasks never suspends (and says so) and records the status
+    each write stored."""
+
+    writes_at_once = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stored: dict[str, TaskStatus] = {}
+
+    async def put_tasks(self, tasks, events=()):
+        self.stored.update((t.id, t.metadata.status) for t in tasks)
+        return await super().put_tasks(tasks, events)
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_a_store_that_replaced_put_tasks_sees_every_write_of_a_run(make_service):
+    store = RecordingStore()
+    service = await make_service(store=store)
+    task = await service.create_task("t", "")
+
+    done = await service.start_task_execution(task.id)
+
+    assert done.metadata.status is TaskStatus.COMPLETED
+    assert store.stored[task.id] is TaskStatus.COMPLETED
+
+
+async def leaves_a_cancel_request(task, ctx) -> TaskResult:
+    """What some old timeout helpers do: cancel the current task, catch the CancelledError and
+    go on without Task.uncancel()."""
+    asyncio.current_task().cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.sleep(0)
+    return TaskResult(success=True, summary="done")
+
+
+async def test_a_cancel_after_a_provider_left_a_cancel_request_on_the_worker_is_still_ours(
+    make_service,
+):
+    started = anyio.Event()
+
+    async def waits(task, ctx) -> TaskResult:
+        started.set()
+        await anyio.sleep(30)
+        return TaskResult(success=True)
+
+    service = await make_service(
+        FunctionProvider("sloppy", leaves_a_cancel_request),
+        FunctionProvider("waits", waits),
+        FunctionProvider("ok", succeed),
+        max_concurrency=1,
+    )
+    tasks = [
+        await service.create_task(name, "", provider_id=provider)
+        for name, provider in (("a", "sloppy"), ("b", "waits"), ("c", "ok"))
+    ]
+    handles = [service.start_task_execution(t.id) for t in tasks]
+    with anyio.fail_after(5):
+        await started.wait()
+        await service.cancel_task(tasks[1].id)
+        done = [await handle for handle in handles]
+
+    assert [t.metadata.status for t in done] == [
+        TaskStatus.COMPLETED,
+        TaskStatus.CANCELLED,
+        TaskStatus.COMPLETED,
+    ]
