@@ -94,25 +94,29 @@ async def sleeps_through(task, ctx) -> TaskResult:
     return TaskResult(success=True, summary="slept")
 
 
-async def test_a_worker_whose_provider_call_was_cancelled_runs_its_next_task_in_full(
-    make_service,
-):
-    probe = Probe(obey=False)
+async def cancel_first_of_two_on_one_worker(make_service, probe: Probe, **options):
+    """Run "first" (on ``probe``) then "second" (ten short sleeps) on one worker, cancel "first"
+    once it started, and return both tasks when finished."""
     service = await make_service(
-        probe,
-        FunctionProvider("sleeper", sleeps_through),
-        max_concurrency=1,
-        cancel_grace_period=0,
+        probe, FunctionProvider("sleeper", sleeps_through), max_concurrency=1, **options
     )
     first = await service.create_task("first", "")
     second = await service.create_task("second", "", provider_id="sleeper")
     handles = [service.start_task_execution(first.id), service.start_task_execution(second.id)]
     await probe.started.wait()
 
-    # One worker runs both: its provider call for "first" is cancelled through the scope.
     await service.cancel_task(first.id)
     with anyio.fail_after(5):
-        done = [await handle for handle in handles]
+        return [await handle for handle in handles]
+
+
+async def test_a_worker_whose_provider_call_was_cancelled_runs_its_next_task_in_full(
+    make_service,
+):
+    probe = Probe(obey=False)
+
+    # The probe ignores the cancel: its call is cancelled through the worker's scope at once.
+    done = await cancel_first_of_two_on_one_worker(make_service, probe, cancel_grace_period=0)
 
     assert probe.cancelled_by_scope
     assert [t.metadata.status for t in done] == [TaskStatus.CANCELLED, TaskStatus.COMPLETED]
@@ -151,19 +155,8 @@ async def test_a_cancel_reaches_the_provider_of_each_task_a_worker_runs_in_turn(
 async def test_a_grace_period_ending_during_the_workers_next_task_leaves_that_task_alone(
     make_service,
 ):
-    probe = Probe()
-    service = await make_service(
-        probe, FunctionProvider("sleeper", sleeps_through), max_concurrency=1
-    )
-    first = await service.create_task("first", "")
-    second = await service.create_task("second", "", provider_id="sleeper")
-    handles = [service.start_task_execution(first.id), service.start_task_execution(second.id)]
-    await probe.started.wait()
-
     # The probe obeys at once; the grace period (50 ms) ends while "second" sleeps (100 ms).
-    await service.cancel_task(first.id)
-    with anyio.fail_after(5):
-        done = [await handle for handle in handles]
+    done = await cancel_first_of_two_on_one_worker(make_service, Probe())
 
     assert [t.metadata.status for t in done] == [TaskStatus.CANCELLED, TaskStatus.COMPLETED]
     assert done[1].metadata.result.summary == "slept"
