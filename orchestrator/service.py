@@ -344,7 +344,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         if step is None:
             raise StepNotFoundError(task_id, step_id)
         step.status = new_status
-        if output is not None:
+        if output:  # as the reference: an empty output keeps the step's earlier one
             step.output = output
         done = sum(1 for s in steps if s.status is TaskStatus.COMPLETED)
         task.metadata.progress = clamp_progress(done / len(steps) * 100)

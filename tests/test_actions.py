@@ -433,3 +433,104 @@ def test_random_text_and_parameters_never_make_validate_or_a_handler_raise(text,
                 assert isinstance(reply.text, str) and reply.text
 
     anyio.run(scenario)
+
+
+# -- names in any script, prose that is not a dependency, ordinary Unicode ------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "command", "action", "reply"),
+    [
+        ("Отчёт", "cancel task Отчёт", CANCEL_TASK, "Cancelled task: Отчёт"),
+        (
+            "日本語の翻訳",
+            "switch to task 日本語の翻訳",
+            SWITCH_TASK,
+            "Switched to task: 日本語の翻訳",
+        ),
+        ("naïve parser", "pause the naïve parser task", PAUSE_TASK, "Paused task: naïve parser"),
+        ("Deploy to prod", "switch to task ‘Deploy to prod’", SWITCH_TASK, None),
+    ],
+)
+async def test_a_command_finds_a_task_by_a_name_in_any_script_or_in_curly_quotes(
+    make_service, name, command, action, reply
+):
+    service = await make_service(GatedProvider())
+    current = await service.create_task("Release notes", "")
+    named = await service.create_task(name, "")
+
+    answer = await ask(action, service, command)
+
+    assert answer.success, answer.text
+    assert answer.text == (reply or f"Switched to task: {name}")
+    if action is CANCEL_TASK:
+        assert (await service.get_task(current.id)).metadata.status is TaskStatus.PENDING
+    if action is SWITCH_TASK:
+        assert service.get_current_task_id() == named.id
+
+
+@pytest.mark.parametrize(
+    "text", ["Fix the crash that happens after login", "Implement the following features."]
+)
+async def test_after_or_following_in_plain_prose_is_not_a_dependency(make_service, text):
+    service = await make_service(GatedProvider())
+    await service.create_task("Write docs", "Document the login flow and its features")
+
+    reply = await ask(CREATE_TASK, service, text)
+
+    assert reply.success, reply.text
+    assert reply.data["dependsOn"] == []
+
+
+async def test_a_dependency_named_in_the_text_is_matched_by_name_not_description(make_service):
+    service = await make_service(GatedProvider())
+    await service.create_task("Write docs", "Document the login flow")
+
+    reply = await ask(CREATE_TASK, service, "Deploy after the login task")
+
+    assert not reply.success
+    assert reply.text == 'No task found matching "login" to wait for; nothing was created.'
+    assert await task_count(service) == 1
+
+
+@pytest.mark.parametrize(
+    "text", ["Create task: redesign the 👩\u200d💻 dev page", "create task: תרגום\u200f README"]
+)
+async def test_ordinary_format_characters_are_accepted(make_service, text):
+    service = await make_service(GatedProvider())
+
+    reply = await ask(CREATE_TASK, service, text)
+
+    assert reply.success, reply.text
+
+
+async def test_text_that_reorders_how_it_is_shown_is_refused(make_service):
+    service = await make_service(GatedProvider())
+
+    reply = await ask(CREATE_TASK, service, "create task: invoice \u202etxt.exe")
+
+    assert not reply.success
+    assert reply.text.startswith("The request contains a control character (U+202E)")
+    assert await task_count(service) == 0
+
+
+@pytest.mark.parametrize(
+    ("action", "text"),
+    [
+        (CANCEL_TASK, "I'm cancelling the login task"),
+        (RESUME_TASK, "resuming the build task now"),
+        (PAUSE_TASK, "the deploy task should be paused"),
+        (SWITCH_TASK, "switching to the docs task"),
+    ],
+)
+async def test_control_verbs_are_recognised_inflected(make_service, action, text):
+    service = await make_service()
+
+    assert action.validate(text, service)
+
+
+@pytest.mark.parametrize("text", ["stop the build task", "cancel the fix task", "pause task add-3"])
+async def test_a_request_about_an_existing_task_does_not_offer_create_task(make_service, text):
+    service = await make_service()
+
+    assert not CREATE_TASK.validate(text, service)

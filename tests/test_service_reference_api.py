@@ -452,6 +452,18 @@ async def test_update_step_stores_its_output(make_service):
     assert (stored_step.status, stored_step.output) == (TaskStatus.COMPLETED, "all done")
 
 
+async def test_update_step_with_an_empty_output_keeps_the_earlier_one(make_service):
+    service = await make_service()
+    task = await service.create_task("t", "")
+    step = await service.add_step(task.id, "s")
+    await service.update_step(task.id, step.id, TaskStatus.RUNNING, "half way")
+
+    await service.update_step(task.id, step.id, TaskStatus.COMPLETED, "")
+
+    stored_step = (await service.get_task(task.id)).metadata.steps[0]
+    assert (stored_step.status, stored_step.output) == (TaskStatus.COMPLETED, "half way")
+
+
 async def test_progress_is_the_share_of_completed_steps(make_service):
     service = await make_service()
     task = await service.create_task("t", "")

@@ -1,6 +1,8 @@
 """The seven task actions, with the ElizaOS reference's names, similes, descriptions and replies.
 
-Differences from the reference, all deliberate: triggers are whole words; a query that matches
+Differences from the reference, all deliberate: triggers are whole words (control verbs also
+inflected: "cancelling", "paused"), and a request to pause, cancel, switch... a task never offers
+CREATE_TASK because the task's name holds "build" or "fix"; a query that matches
 nothing gets the friendly "No task to ..." reply instead of an IndexError; blank steps are
 dropped; CREATE_TASK takes dependencies (the ``dependsOn`` parameter, or "after the X task" in
 the text) and can turn a plan into a chain of tasks; PAUSE and CANCEL name the downstream tasks
@@ -21,7 +23,14 @@ from orchestrator.actions._base import (
     TaskService,
 )
 from orchestrator.actions._params import flag_param, list_param, text_param
-from orchestrator.actions._text import dependency_names, extract_query, has_phrase, has_word, words
+from orchestrator.actions._text import (
+    dependency_names,
+    extract_query,
+    has_phrase,
+    has_verb,
+    has_word,
+    words,
+)
 
 Result = tuple[ActionReply, FollowUp]
 
@@ -87,14 +96,30 @@ def _none_to(verb: str, request: ActionRequest) -> ActionReply:
 # -- CREATE_TASK ----------------------------------------------------------------------------
 
 
+_CONTROL_VERBS = (
+    *("pause", "stop", "halt", "resume", "restart", "continue", "cancel", "delete"),
+    *("remove", "abort", "switch", "select", "search", "find", "list", "show"),
+)
+
+
 def _asks_to_create(text: str) -> bool:
-    return has_phrase(text, "create task", "create a task", "new task", "start a task") or has_word(
-        text, "implement", "build", "create", "develop", "refactor", "fix", "add"
-    )
+    if has_phrase(text, "create task", "create a task", "new task", "start a task"):
+        return True
+    # "stop the build task" is about a task that exists, whatever words its name holds.
+    if has_word(text, "task") and has_verb(text, *_CONTROL_VERBS):
+        return False
+    return has_word(text, "implement", "build", "create", "develop", "refactor", "fix", "add")
 
 
 async def _resolve(service: TaskService, name: str) -> OrchestratedTask:
-    hits = await service.search_tasks(name)
+    # By id or name, never by a word of a description or a tag: a dependency named in passing
+    # must not attach the task to an unrelated one.
+    query = name.strip().lower()
+    hits = [
+        hit
+        for hit in await service.search_tasks(name)
+        if hit.id.lower().startswith(query) or query in hit.name.lower()
+    ]
     if not hits:
         raise ActionInputError(f'No task found matching "{name}" to wait for; nothing was created.')
     return hits[0]
@@ -216,7 +241,7 @@ async def _search(service: TaskService, request: ActionRequest) -> Result:
 
 def _asks_to_switch(text: str) -> bool:
     return has_phrase(text, "switch to task", "select task") or (
-        has_word(text, "task") and has_word(text, "switch")
+        has_word(text, "task") and has_verb(text, "switch")
     )
 
 
@@ -317,7 +342,7 @@ PAUSE_TASK = TaskAction(
     name="PAUSE_TASK",
     similes=("STOP_TASK", "HALT_TASK"),
     description="Pause a running task.",
-    matches=lambda text: has_word(text, "pause", "stop", "halt") and has_word(text, "task"),
+    matches=lambda text: has_verb(text, "pause", "stop", "halt") and has_word(text, "task"),
     handler=_pause,
 )
 """Pause the matching (or current) task; the reply names the downstream tasks it holds."""
@@ -326,7 +351,7 @@ RESUME_TASK = TaskAction(
     name="RESUME_TASK",
     similes=("CONTINUE_TASK", "RESTART_TASK", "RUN_TASK"),
     description="Resume a paused task.",
-    matches=lambda text: has_word(text, "task") and has_word(text, "resume", "restart", "continue"),
+    matches=lambda text: has_word(text, "task") and has_verb(text, "resume", "restart", "continue"),
     handler=_resume,
 )
 """Resume the matching (or current) paused task; a finished task is refused, never re-run."""
@@ -335,7 +360,7 @@ CANCEL_TASK = TaskAction(
     name="CANCEL_TASK",
     similes=("DELETE_TASK", "REMOVE_TASK", "ABORT_TASK"),
     description="Cancel a task.",
-    matches=lambda text: has_word(text, "cancel", "delete", "remove") and has_word(text, "task"),
+    matches=lambda text: has_verb(text, "cancel", "delete", "remove") and has_word(text, "task"),
     handler=_cancel,
 )
 """Cancel the matching (or current) task; the reply names the downstream tasks cancelled too."""

@@ -13,8 +13,10 @@ import unicodedata
 MAX_TEXT = 20_000
 """The longest request text an action accepts."""
 
-_WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
-_PLAIN_WORD = re.compile(r"[a-z0-9]+")  # for triggers: "task-3" holds the word "task"
+# Letters and digits of any script ("[^\W_]"): a name such as "Отчёт" or "naïve parser" is
+# made of words too.
+_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+_PLAIN_WORD = re.compile(r"[^\W_]+")  # for triggers: "task-3" holds the word "task"
 
 _VERBS = frozenset(
     [
@@ -53,7 +55,7 @@ _DROPPED = _VERBS | _FILLERS | _NOUNS
 _NAMED = re.compile(r"\b(?:named|called)\s+[\"'“]?(.+?)[\"'”]?\s*[.!?]?\s*$", re.I | re.S)
 # An id-like token: has a digit and a hyphen ("task-3"), or is a long hex run (a uuid prefix).
 _ID_LIKE = re.compile(r"^(?=.*\d)[a-z0-9]+(?:-[a-z0-9]+)+$|^[0-9a-f]{6,}(?:-[0-9a-f-]*)?$", re.I)
-_QUOTED = re.compile(r"[\"“]([^\"”]+)[\"”]|'([^']+)'")
+_QUOTED = re.compile(r"[\"“]([^\"”]+)[\"”]|'([^']+)'|‘([^’]+)’")
 
 
 def words(text: str) -> list[str]:
@@ -65,6 +67,22 @@ def has_word(text: str, *candidates: str) -> bool:
     """True when one of ``candidates`` is a whole word of ``text`` ("task" also matches "tasks")."""
     found = set(_PLAIN_WORD.findall(text.lower()))
     return any(word in found or f"{word}s" in found for word in candidates)
+
+
+def has_verb(text: str, *verbs: str) -> bool:
+    """True when one of ``verbs`` is a whole word of ``text``, also inflected: "cancel" matches
+    "cancels", "cancelling", "canceled"; "pause" matches "pausing" and "paused"; "stop" matches
+    "stopping" and "stopped"."""
+    found = set(_PLAIN_WORD.findall(text.lower()))
+    return any(not found.isdisjoint(_inflections(verb)) for verb in verbs)
+
+
+def _inflections(verb: str) -> set[str]:
+    stem = verb[:-1] if verb.endswith("e") else verb
+    forms = {verb, f"{verb}s", f"{stem}ing", f"{stem}ed"}
+    # A doubled last consonant: "stopping", "cancelled" (and the single-l "canceled" above).
+    forms |= {f"{verb}{verb[-1]}ing", f"{verb}{verb[-1]}ed"}
+    return forms
 
 
 def has_phrase(text: str, *phrases: str) -> bool:
@@ -85,7 +103,7 @@ def extract_query(text: str) -> str:
     token, or what is left after dropping command words."""
     quoted = _QUOTED.search(text)
     if quoted:
-        return (quoted.group(1) or quoted.group(2)).strip()
+        return (quoted.group(1) or quoted.group(2) or quoted.group(3)).strip()
     named = _NAMED.search(text)
     if named:
         return named.group(1).strip()
@@ -97,10 +115,14 @@ def extract_query(text: str) -> str:
     return " ".join(kept)
 
 
+# Only forms that say a task is meant: "once X is done", "after the X task", "depends on X".
+# Plain prose ("the crash that happens after login", "the following features") is not read as a
+# dependency.
 _AFTER = re.compile(
     r"\b(?:after|once|when)\s+(?:the\s+)?(.+?)(?:\s+tasks?)?\s+(?:is\s+|are\s+|has\s+been\s+)?"
     r"(?:done|finished|completed|complete)\b"
-    r"|\b(?:after|depends?\s+on|depending\s+on|following)\s+(?:the\s+)?(.+?)(?:\s+tasks?)?\s*(?=[.,;!?]|$)",
+    r"|\b(?:after|following)\s+(?:the\s+)?(.+?)\s+tasks?\b"
+    r"|\b(?:depends?\s+on|depending\s+on)\s+(?:the\s+)?(.+?)(?:\s+tasks?)?\s*(?=[.,;!?]|$)",
     re.I,
 )
 _AND = re.compile(r"\s*(?:,|\band\b)\s*(?:the\s+)?", re.I)
@@ -111,7 +133,7 @@ def dependency_names(text: str) -> list[str]:
     "depends on A and B". Each name is returned as typed, without "the" and "task"."""
     names: list[str] = []
     for match in _AFTER.finditer(text):
-        phrase = (match.group(1) or match.group(2) or "").strip()
+        phrase = (match.group(1) or match.group(2) or match.group(3) or "").strip()
         for part in _AND.split(phrase):
             part = re.sub(r"\s+tasks?$", "", part.strip(), flags=re.I).strip(" \"'“”")
             if part and part not in names:
@@ -124,9 +146,15 @@ def text_problem(text: str) -> str | None:
     if len(text) > MAX_TEXT:
         return f"The request is too long ({len(text):,} characters; at most {MAX_TEXT:,})."
     for char in text:
-        if char not in "\n\r\t" and unicodedata.category(char) in ("Cc", "Cf"):
+        if (char not in "\n\r\t" and unicodedata.category(char) == "Cc") or char in _BIDI_CONTROLS:
             return (
                 f"The request contains a control character (U+{ord(char):04X}); "
                 "remove it and try again."
             )
     return None
+
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""The embeddings, overrides and isolates that reorder how text is shown ("Trojan Source"). Other
+format characters are ordinary chat text: the joiner in 👩‍💻, a right-to-left mark, a soft
+hyphen."""
