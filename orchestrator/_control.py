@@ -87,10 +87,9 @@ class TaskControl(RunHooks):
         self._require_running_sync()
         task = self._require(task_id)
         if not task.metadata.status.is_terminal:
-            ancestors = self._graph.ancestors(task_id)
-            unfinished = [a for a in ancestors if not self._tasks[a].metadata.status.is_terminal]
-            self._refuse_left_running([*unfinished, task_id])
-            self._scheduler.want([*self._graph.topological_order(unfinished), task_id])
+            needed = [*self._scheduler.unwanted_ancestors(task_id), task_id]
+            self._refuse_left_running(needed)
+            self._scheduler.want(needed)
         return ExecutionHandle.for_task(self, task_id)
 
     def _refuse_left_running(self, task_ids: list[str]) -> None:

@@ -115,10 +115,6 @@ class TaskGraph:
         below = nx.descendants(self._g, task_id)
         return self.topological_order(below) if below else []
 
-    def ancestors(self, task_id: str) -> set[str]:
-        """Every task ``task_id`` depends on, directly or not."""
-        return set(nx.ancestors(self._g, task_id))
-
     def topological_order(self, among: Iterable[str] | None = None) -> list[str]:
         """Task ids in networkx topological order, optionally only those in ``among``."""
         if among is None:

@@ -98,12 +98,30 @@ class Scheduler:
         if task_id not in self._wanted or upstream.metadata.status is _COMPLETED:
             return
         self._waiting[task_id] = self._waiting.get(task_id, 0) + 1
-        graph, tasks = self._svc._graph, self._svc._tasks
-        needed = {
-            a for a in graph.ancestors(upstream.id) if not tasks[a].metadata.status.is_terminal
-        }
-        needed.add(upstream.id)
-        self.want(graph.topological_order(needed))
+        self.want([*self.unwanted_ancestors(upstream.id), upstream.id])
+
+    def unwanted_ancestors(self, task_id: str) -> list[str]:
+        """The unfinished tasks ``task_id`` depends on, directly or not, that are not wanted yet,
+        in networkx topological order.
+
+        The walk stops at wanted tasks: whatever a wanted task depends on is wanted already
+        (a task is only ever wanted with its unfinished ancestors), so wanting every task of a
+        deep graph one by one (``dagorch run`` does) stays linear instead of quadratic.
+        """
+        tasks, wanted = self._svc._tasks, self._wanted
+        upstream = self._svc._graph.upstream
+        found: set[str] = set()
+        stack = [task_id]
+        while stack:
+            for up in upstream(stack.pop()):
+                if up in found or up in wanted:
+                    continue
+                task = tasks.get(up)
+                if task is None or task.metadata.status.is_terminal:
+                    continue
+                found.add(up)
+                stack.append(up)
+        return self._svc._graph.topological_order(found) if found else []
 
     def dependency_removed(self, task_id: str, upstream: OrchestratedTask) -> None:
         """A wanted task no longer waits on ``upstream``."""

@@ -286,3 +286,24 @@ def test_tasks_added_in_bulk_make_the_graph_networkx_itself_would():
     assert nx.utils.graphs_equal(built, expected)
     assert list(graph.upstream("c")) == list(expected.predecessors("c"))
     assert list(nx.topological_sort(built)) == ["a", "b", "c"]
+
+
+async def test_starting_every_task_of_a_chain_in_turn_wants_each_task_once(
+    make_service, monkeypatch
+):
+    service = await make_service(GatedProvider())
+    ids = await service.create_tasks(
+        {"name": f"t{i}", "task_id": f"t{i}", "depends_on": [f"t{i - 1}"] if i else []}
+        for i in range(300)
+    )
+    wanted: list[str] = []
+    want = service._scheduler.want
+    monkeypatch.setattr(
+        service._scheduler, "want", lambda task_ids: want(wanted.extend(task_ids) or task_ids)
+    )
+
+    handles = [service.start_task_execution(task_id) for task_id in ids]
+
+    # Each call stops at the task before, already wanted: not the whole chain above it again.
+    assert wanted == ids
+    assert all(not handle.done() for handle in handles)
