@@ -307,3 +307,28 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes_without_rerunning(tmp_path):
     assert rows["first"]["attempts"] == 1
     assert rows["first"]["output"].count("one") == 1
     assert rows["third"]["summary"] == "two and three"
+
+
+def test_ctrl_c_while_the_run_is_created_stops_cleanly_with_a_resumable_run(tmp_path):
+    lines = ['[pipeline]\nname = "big"\nprovider = "echo"\n']
+    lines += [f'[[tasks]]\nid = "t{i}"\n' for i in range(5_000)]
+    path = tmp_path / "big.toml"
+    path.write_text("\n".join(lines))
+    store = Path(os.environ["DAGORCH_HOME"]) / "dagorch.db"
+    running = start_run(path)
+    try:
+        deadline = time.monotonic() + 30
+        while not store.exists() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        # The service is open: the run's 5,000 tasks are being created.
+        running.send_signal(signal.SIGINT)
+        out, err = running.communicate(timeout=60)
+    finally:
+        running.kill()
+
+    assert running.returncode == 130, err[-400:]
+    assert json.loads(out)["run"] == "big-1"
+    resumed = report(str(path), "--resume", "last")
+    assert resumed["code"] == 0
+    assert resumed["run"] == "big-1"
+    assert {row["status"] for row in resumed["tasks"]} == {"completed"}

@@ -181,6 +181,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 async def run_pipeline(pipeline: Pipeline, args: argparse.Namespace, console: Console) -> int:
     """Start (or resume) a run of ``pipeline``, show it, stop cleanly on a signal, report."""
+    import asyncio
+
     import anyio
 
     from orchestrator import AgentOrchestratorPluginOptions, AgentOrchestratorService, SqliteStore
@@ -195,25 +197,52 @@ async def run_pipeline(pipeline: Pipeline, args: argparse.Namespace, console: Co
         executor=args.executor or settings.executor or ("dask" if args.scheduler else "local"),
         scheduler_address=args.scheduler or settings.scheduler,
     )
-    service = await AgentOrchestratorService.start(options=options, store=SqliteStore(store))
     started = time.monotonic()
+    stopping = anyio.CancelScope()
     interrupted = False
+
+    def on_signal() -> None:
+        nonlocal interrupted
+        interrupted = True
+        stopping.cancel()
+        # A second Ctrl-C while the run stops is Python's own again: it breaks off at once.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+    # Watched from before the service opens: a signal at any point stops the run cleanly (exit
+    # 130, the run recorded and resumable), never with a traceback.
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
     try:
-        if args.resume:
-            run = await find_run(service.store, args.resume)
-            await resume_run(service, run)
-        else:
-            run = await start_run(service, pipeline, args.file_path)
-        labels = {run.task_id(local): local for local in run.tasks}
-        view = RunView(f"run {run.id}", labels)
-        service.on("task", view.note)
-        live = not args.json and not args.no_live and console.is_terminal
-        if not args.json and not live:
-            service.on("task", _line_printer(view, console))
-        interrupted = await _drive(service, run, view, console if live else None)
-    finally:
+        # Shielded: a signal while the service opens or the run is created takes effect once
+        # the run is recorded, so its tasks never stay in the store without the record that
+        # --resume finds.
         with anyio.CancelScope(shield=True):
-            await service.stop()
+            service = await AgentOrchestratorService.start(
+                options=options, store=SqliteStore(store)
+            )
+        try:
+            with anyio.CancelScope(shield=True):
+                if args.resume:
+                    run = await find_run(service.store, args.resume)
+                    await resume_run(service, run)
+                else:
+                    run = await start_run(service, pipeline, args.file_path)
+            labels = {run.task_id(local): local for local in run.tasks}
+            view = RunView(f"run {run.id}", labels)
+            service.on("task", view.note)
+            live = not args.json and not args.no_live and console.is_terminal
+            if not args.json and not live:
+                service.on("task", _line_printer(view, console))
+            with stopping:
+                await _drive(service, run, view, console if live else None)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await service.stop()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
     stored = await _read_all(store)
     tasks = [stored.get(task_id) for task_id in run.task_ids]
     elapsed = time.monotonic() - started
@@ -240,30 +269,18 @@ def _store_of(pipeline: Pipeline) -> Path:
     return default_store_path()
 
 
-async def _drive(service: Any, run: RunRecord, view: RunView, console: Console | None) -> bool:
-    """Run the run's tasks to the end; True when a signal stopped it first."""
+async def _drive(service: Any, run: RunRecord, view: RunView, console: Console | None) -> None:
+    """Run the run's tasks to the end (a signal cancels this from ``run_pipeline``)."""
     import asyncio
 
     import anyio
 
     handles = [service.start_task_execution(task_id) for task_id in run.task_ids]
-    interrupted = False
     async with anyio.create_task_group() as group:
-
-        async def on_signal() -> None:
-            nonlocal interrupted
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    interrupted = True
-                    group.cancel_scope.cancel()
-                    return
-
-        group.start_soon(on_signal)
         if console is not None:
             group.start_soon(_refresh, service, view, console)
         await asyncio.gather(*(handle.wait() for handle in handles), return_exceptions=True)
         group.cancel_scope.cancel()
-    return interrupted
 
 
 async def _refresh(service: Any, view: RunView, console: Console) -> None:
