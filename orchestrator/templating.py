@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-PLACEHOLDER = re.compile(r"\{\{\s*tasks\.([A-Za-z0-9_.\-/:]+?)\.([a-z_]+)\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*tasks\.([A-Za-z0-9_.\-/:]+?)\.([A-Za-z0-9_]+)\s*\}\}")
 """``{{ tasks.<id>.<field> }}``."""
 
 FIELDS = ("summary", "output", "files_created", "files_modified")

@@ -332,3 +332,23 @@ def test_ctrl_c_while_the_run_is_created_stops_cleanly_with_a_resumable_run(tmp_
     assert resumed["code"] == 0
     assert resumed["run"] == "big-1"
     assert {row["status"] for row in resumed["tasks"]} == {"completed"}
+
+
+def test_no_live_prints_one_line_per_finished_task_however_long(tmp_path):
+    long = "x" * 150
+    path = write(
+        tmp_path,
+        f"""
+        [pipeline]
+        provider = "echo"
+
+        [[tasks]]
+        id = "build"
+        params = {{ text = "{long}", fail = true }}
+        """,
+    )
+
+    done = run_dagorch("run", str(path), "--no-live")
+
+    assert done.returncode == 1
+    assert f"build failed: {long}" in done.stdout.splitlines()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.cli._run import render_graph
 from orchestrator.pipeline import PipelineError, load_pipeline, parse_pipeline, start_run
 from orchestrator.pipeline._run import RunRecord, task_specs
 
@@ -133,6 +134,61 @@ def test_a_placeholder_with_an_unknown_field_is_refused():
     ]
 
 
+def test_a_placeholder_with_a_field_in_capitals_is_refused():
+    found = problems(
+        """
+        [pipeline]
+        provider = "echo"
+
+        [[tasks]]
+        id = "a"
+
+        [[tasks]]
+        id = "b"
+        depends_on = ["a"]
+        params = { text = "{{ tasks.a.Summary }}" }
+        """
+    )
+    assert found == [
+        "line 11: tasks[1].params.text: unknown field 'Summary' (known: summary, output, files_created, files_modified)"
+    ]
+
+
+def test_a_placeholder_in_the_pipelines_shared_params_is_refused():
+    found = problems(
+        """
+        [pipeline]
+        provider = "echo"
+        params = { text = "{{ tasks.a.summary }}" }
+
+        [[tasks]]
+        id = "a"
+        """
+    )
+    assert found == [
+        "line 4: pipeline.params.text: {{ tasks.a.summary }}: placeholders belong in a task's own params"
+    ]
+
+
+def test_an_unknown_pipeline_provider_is_refused_once_even_if_no_task_uses_it():
+    found = problems(
+        """
+        [pipeline]
+        provider = "ecoh"
+
+        [[tasks]]
+        id = "a"
+        provider = "echo"
+
+        [[tasks]]
+        id = "b"
+        """
+    )
+    assert found == [
+        'line 3: pipeline.provider: unknown provider "ecoh" (known: echo, python, shell)'
+    ]
+
+
 def test_a_wrong_type_names_the_type_given():
     found = problems('[[tasks]]\nid = "a"\nprovider = "echo"\ndepends_on = "b"\n')
     assert found == ["line 4: tasks[0].depends_on: input should be a valid list, got str 'b'"]
@@ -167,3 +223,45 @@ async def test_a_run_whose_record_was_lost_in_a_crash_does_not_block_the_next_ru
 
     assert run.id == "p-2"
     assert (await service.get_task("p-2/a")) is not None
+
+
+def test_the_mermaid_graph_keeps_tasks_whose_ids_differ_in_punctuation_apart():
+    pipeline = parse(
+        """
+        [pipeline]
+        provider = "echo"
+        [[tasks]]
+        id = "a-b"
+        [[tasks]]
+        id = "a_b"
+        [[tasks]]
+        id = "a.b"
+        depends_on = ["a-b"]
+        """
+    )
+
+    out = render_graph(pipeline, "mermaid").splitlines()
+
+    assert out == [
+        "graph TD",
+        '    a_b["a-b"]',
+        '    a_b_2["a_b"]',
+        '    a_b_3["a.b"]',
+        "    a_b --> a_b_3",
+    ]
+
+
+def test_the_dot_graph_escapes_backslashes_and_quotes_in_names():
+    pipeline = parse(
+        r"""
+        [pipeline]
+        provider = "echo"
+        [[tasks]]
+        id = "a"
+        name = 'C:\temp\ "x"'
+        """
+    )
+
+    node = render_graph(pipeline, "dot").splitlines()[2]
+
+    assert node == r'    "a" [label="C:\\temp\\ \"x\""];'

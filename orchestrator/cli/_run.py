@@ -136,26 +136,50 @@ def render_graph(pipeline: Pipeline, form: str) -> str:
         nx.write_network_text(graph, path=lines.append, ascii_only=False, end="")
         return "\n".join(lines)
     if form == "mermaid":
+        ids = _mermaid_ids(graph.nodes)
         out = ["graph TD"]
-        out += [f'    {_mermaid_id(n)}["{_label(graph, n)}"]' for n in graph.nodes]
-        out += [f"    {_mermaid_id(a)} --> {_mermaid_id(b)}" for a, b in graph.edges]
+        out += [f'    {ids[n]}["{_label(graph, n)}"]' for n in graph.nodes]
+        out += [f"    {ids[a]} --> {ids[b]}" for a, b in graph.edges]
         return "\n".join(out)
     if form == "dot":
-        out = [f'digraph "{pipeline.name}" {{', "    rankdir=LR;"]
-        out += [f'    "{n}" [label="{_label(graph, n)}"];' for n in graph.nodes]
-        out += [f'    "{a}" -> "{b}";' for a, b in graph.edges]
+        out = [f"digraph {_dot(pipeline.name)} {{", "    rankdir=LR;"]
+        out += [f"    {_dot(n)} [label={_dot(_name(graph, n))}];" for n in graph.nodes]
+        out += [f"    {_dot(a)} -> {_dot(b)};" for a, b in graph.edges]
         return "\n".join([*out, "}"])
     data = nx.node_link_data(graph, edges="edges")
     return json.dumps({"pipeline": pipeline.name, **data}, indent=2)
 
 
-def _mermaid_id(node: str) -> str:
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in node)
+def _mermaid_ids(nodes: Any) -> dict[str, str]:
+    """A Mermaid node id for each task id: its letters, digits and underscores, made unique with
+    a number ("a-b" and "a_b" stay two nodes) and kept off Mermaid's keyword "end"."""
+    ids: dict[str, str] = {}
+    used: set[str] = set()
+    for node in nodes:
+        base = "".join(c if c.isalnum() or c == "_" else "_" for c in node) or "task"
+        if base.lower() == "end":
+            base += "_"
+        candidate, number = base, 2
+        while candidate in used:
+            candidate, number = f"{base}_{number}", number + 1
+        used.add(candidate)
+        ids[node] = candidate
+    return ids
+
+
+def _name(graph: Any, node: str) -> str:
+    return str(graph.nodes[node].get("name") or node)
 
 
 def _label(graph: Any, node: str) -> str:
-    name = str(graph.nodes[node].get("name") or node)
-    return name.replace('"', "'")
+    """A Mermaid label: Mermaid strings have no escapes, so quotes become apostrophes."""
+    return _name(graph, node).replace('"', "'").replace("\n", " ")
+
+
+def _dot(text: str) -> str:
+    """A DOT quoted string (backslashes, quotes and line breaks escaped)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 # -- run ------------------------------------------------------------------------------------
@@ -194,7 +218,10 @@ async def run_pipeline(pipeline: Pipeline, args: argparse.Namespace, console: Co
     options = AgentOrchestratorPluginOptions(
         max_concurrency=args.concurrency or settings.concurrency or 32,
         default_provider_id=settings.provider or "",
-        executor=args.executor or settings.executor or ("dask" if args.scheduler else "local"),
+        # A scheduler address alone (flag or file) means the Dask executor.
+        executor=args.executor
+        or settings.executor
+        or ("dask" if args.scheduler or settings.scheduler else "local"),
         scheduler_address=args.scheduler or settings.scheduler,
     )
     started = time.monotonic()
@@ -254,7 +281,8 @@ async def run_pipeline(pipeline: Pipeline, args: argparse.Namespace, console: Co
                 view.rows[task.id].update(task)
         if not live:
             console.print(view.render())
-        console.print(printable(_summary_line(run, tasks, elapsed, interrupted)), markup=False)
+        summary = printable(_summary_line(run, tasks, elapsed, interrupted))
+        console.print(summary, markup=False, soft_wrap=True)
     if interrupted:
         return EXIT_INTERRUPTED
     ok = all(t is not None and t.metadata.status.value == "completed" for t in tasks)
@@ -317,7 +345,8 @@ def _line_printer(view: RunView, console: Console) -> Any:
             error = (event.data or {}).get("error") if status != "completed" else None
             suffix = f": {error}" if error else ""
             line = printable(f"{view.rows[event.task_id].label} {status}{suffix}", newlines=False)
-            console.print(line, highlight=False, markup=False)
+            # soft_wrap: one line per task even when piped (rich wraps at 80 columns then).
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     return on_event
 

@@ -184,6 +184,18 @@ def parse_pipeline(
     raw_settings = raw.get("pipeline", {})
     default_provider = raw_settings.get("provider") if isinstance(raw_settings, dict) else None
     problems += _check_graph(raw_tasks, default_provider, known_providers, lines)
+    shared = raw_settings.get("params") if isinstance(raw_settings, dict) else None
+    for field_path, ref_id, field in references(shared if isinstance(shared, dict) else {}):
+        # Shared by every task, so it would name a task that is not upstream of some of them
+        # (of itself, at least).
+        where = ("pipeline", *field_path.split("."))
+        problems.append(
+            Problem(
+                f"pipeline.{field_path}",
+                f"{{{{ tasks.{ref_id}.{field} }}}}: placeholders belong in a task's own params",
+                lines.find(where),
+            )
+        )
     if problems or settings is None:
         problems.sort(key=lambda problem: problem.line or 0)
         raise PipelineError(source, problems)
@@ -220,6 +232,10 @@ def _check_graph(
         elif isinstance(task_id, str):
             ids[task_id] = index
     fallback = default_provider if isinstance(default_provider, str) else None
+    known = ", ".join(sorted(known_providers)) if known_providers is not None else ""
+    if fallback is not None and known_providers is not None and fallback not in known_providers:
+        # Reported once, whether or not a task falls back to it.
+        add(("pipeline", "provider"), f'unknown provider "{fallback}" (known: {known})')
     graph: nx.DiGraph[str] = nx.DiGraph()
     for index, table in tables:
         task_id = table.get("id")
@@ -231,15 +247,12 @@ def _check_graph(
             elif isinstance(task_id, str):
                 graph.add_edge(up, task_id)
         provider = table.get("provider") if isinstance(table.get("provider"), str) else None
-        chosen = provider or fallback
-        if chosen is None:
+        if provider is None and fallback is None:
             add(("tasks", index, "provider"), "no provider: set provider here or in [pipeline]")
-        elif known_providers is not None and chosen not in known_providers:
-            where: tuple[Any, ...] = (
-                ("tasks", index, "provider") if provider else ("pipeline", "provider")
-            )
-            known = ", ".join(sorted(known_providers))
-            add(where, f'unknown provider "{chosen}" (known: {known})')
+        elif (
+            provider is not None and known_providers is not None and provider not in known_providers
+        ):
+            add(("tasks", index, "provider"), f'unknown provider "{provider}" (known: {known})')
         params = table.get("params")
         for field_path, ref_id, field in references(params if isinstance(params, dict) else {}):
             where = ("tasks", index, *field_path.split("."))
