@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dagorch.service")
 
 CURRENT_TASK_KEY = "current_task_id"
+CURRENT_BY_ROOM_KEY = "current_task_by_room"
+"""The selected task of each room that has one, as a JSON object (room id -> task id)."""
 
 _STATUS_EVENTS = {
     TaskStatus.PENDING: TaskEventType.PROGRESS,
@@ -133,6 +135,8 @@ class Core:
         self._residency = Residency(self, enabled=getattr(store, "keeps_copies", False) is True)
         self._scheduler = Scheduler(cast("AgentOrchestratorService", self))
         self._current_task_id: str | None = None
+        self._current_by_room: dict[str, str] = {}
+        """Each room's own selection (the reference had one pointer for every room)."""
         self._opened = False
         self._opening: asyncio.Task[None] | None = None
         self._stopping = False
@@ -196,6 +200,7 @@ class Core:
             self._residency.clear()
             self._graph = TaskGraph()
             self._current_task_id = None
+            self._current_by_room.clear()
             self._opening = None
             raise
         self._opened = True
@@ -236,6 +241,13 @@ class Core:
         current = await self._store.get_value(CURRENT_TASK_KEY)
         if isinstance(current, str) and current in self._tasks:
             self._current_task_id = current
+        by_room = await self._store.get_value(CURRENT_BY_ROOM_KEY)
+        if isinstance(by_room, dict):
+            self._current_by_room = {
+                str(room): task_id
+                for room, task_id in by_room.items()
+                if isinstance(task_id, str) and self._knows(task_id)
+            }
         await self._store.prune_events(self.options.event_log_limit)
         if self.options.recovery != "none":
             await self._recover_interrupted(

@@ -15,7 +15,7 @@ from hookspecs.models import OrchestratedTask, OrchestratedTaskMetadata, TaskEve
 from hookspecs.provider import AgentProvider
 from orchestrator._batch import Batch
 from orchestrator._collector import collections_paused
-from orchestrator._core import CURRENT_TASK_KEY, Core
+from orchestrator._core import CURRENT_BY_ROOM_KEY, CURRENT_TASK_KEY, Core
 from orchestrator._snapshot import fresh_task, snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import (
@@ -232,6 +232,16 @@ class TaskCreation(Core):
         if self._current_task_id is None and tasks:
             self._current_task_id = tasks[0].id
             await self._store.set_value(CURRENT_TASK_KEY, tasks[0].id)
+        # A room's first task becomes its selection, as the first task of all does.
+        rooms = self._current_by_room
+        firsts = {
+            task.room_id: task.id
+            for task in reversed(tasks)
+            if task.room_id is not None and task.room_id not in rooms
+        }
+        if firsts:
+            rooms.update(firsts)
+            await self._store.set_value(CURRENT_BY_ROOM_KEY, dict(rooms))
         if self._scheduler.auto_wanting():
             self._scheduler.want([task.id for task in tasks])
 

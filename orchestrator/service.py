@@ -26,7 +26,7 @@ from hookspecs.provider import AgentProvider
 from orchestrator import _inbox as inbox
 from orchestrator._batch import Batch
 from orchestrator._control import TaskControl
-from orchestrator._core import CURRENT_TASK_KEY
+from orchestrator._core import CURRENT_BY_ROOM_KEY, CURRENT_TASK_KEY
 from orchestrator._creation import TaskCreation
 from orchestrator._snapshot import snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
@@ -171,39 +171,64 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
 
     # -- current task -----------------------------------------------------------------------
 
-    def get_current_task_id(self) -> str | None:
-        """The id of the selected task."""
-        return self._current_task_id
+    def get_current_task_id(self, room_id: str | None = None) -> str | None:
+        """The id of the selected task. With ``room_id``, that room's: its own selection, else
+        the last selection made anywhere if that task is in this room (or in none), else None;
+        without it, the last selection made anywhere (the reference's one pointer)."""
+        if room_id is None:
+            return self._current_task_id
+        chosen = self._current_by_room.get(room_id)
+        if chosen is not None:
+            return chosen
+        shared = self._current_task_id
+        task = self._peek(shared) if shared is not None else None
+        return shared if task is not None and task.room_id in (None, room_id) else None
 
-    def set_current_task(self, task_id: str | None) -> None:
-        """Select a task (None clears the selection); emits ``task:progress {"selected": True}``."""
+    def set_current_task(self, task_id: str | None, room_id: str | None = None) -> None:
+        """Select a task (None clears the selection), for ``room_id`` when given; emits
+        ``task:progress {"selected": True}``."""
         self._require_running_sync()
         if task_id and not self._knows(task_id):
             raise TaskNotFoundError(str(task_id))
-        self._current_task_id = task_id or None
+        self._select(task_id or None, room_id)
         # Stored, then announced, in the background: a state change is committed before anyone
         # hears of it. ``await select_task(...)`` does the same and waits for it.
-        self._spawn(self._store_current_task(task_id or None))
+        self._spawn(self._store_current_task(task_id or None, room_id))
 
-    async def select_task(self, task_id: str | None) -> None:
+    async def select_task(self, task_id: str | None, room_id: str | None = None) -> None:
         """Like ``set_current_task``, returning once the selection is stored and announced."""
         await self._ensure_open()
         if task_id and not self._knows(task_id):
             raise TaskNotFoundError(str(task_id))
-        self._current_task_id = task_id or None
-        await self._store_current_task(task_id or None)
+        self._select(task_id or None, room_id)
+        await self._store_current_task(task_id or None, room_id)
 
-    async def _store_current_task(self, task_id: str | None) -> None:
-        await self._store.set_value(CURRENT_TASK_KEY, task_id)
+    def _select(self, task_id: str | None, room_id: str | None) -> None:
+        # A selection is also the last one made anywhere; clearing a room's clears only that
+        # room's (and the last one, if it was the same task).
+        if room_id is None or task_id is not None:
+            self._current_task_id = task_id
+        elif self._current_task_id == self._current_by_room.get(room_id):
+            self._current_task_id = None
+        if room_id is not None:
+            if task_id is None:
+                self._current_by_room.pop(room_id, None)
+            else:
+                self._current_by_room[room_id] = task_id
+
+    async def _store_current_task(self, task_id: str | None, room_id: str | None = None) -> None:
+        await self._store.set_value(CURRENT_TASK_KEY, self._current_task_id)
+        if room_id is not None:
+            await self._store.set_value(CURRENT_BY_ROOM_KEY, dict(self._current_by_room))
         batch = Batch()
         if task_id:
             batch.events.append((TaskEventType.PROGRESS, task_id, {"selected": True}))
         await self._flush(batch)
 
-    async def get_current_task(self) -> OrchestratedTask | None:
-        """The selected task, if any."""
+    async def get_current_task(self, room_id: str | None = None) -> OrchestratedTask | None:
+        """The selected task (of ``room_id`` when given, see ``get_current_task_id``), if any."""
         await self._ensure_open()
-        current = self._current_task_id
+        current = self.get_current_task_id(room_id)
         return await self.get_task(current) if current else None
 
     # -- creating and reading ---------------------------------------------------------------
@@ -253,13 +278,18 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
             return window
         return history
 
-    async def get_task_context(self) -> str:
-        """Text describing the selected (or newest) task, for an agent's prompt."""
+    async def get_task_context(self, room_id: str | None = None) -> str:
+        """Text describing the selected (or newest) task, for an agent's prompt; with
+        ``room_id``, that room's selected (or newest) task."""
         await self._ensure_open()
-        current = self._peek(self._current_task_id or "")
+        current = self._peek(self.get_current_task_id(room_id) or "")
         if current is None:
             newest = max(
-                reversed(await self._every_task()),
+                (
+                    task
+                    for task in reversed(await self._every_task())
+                    if room_id is None or task.room_id == room_id
+                ),
                 key=lambda t: t.metadata.created_at,
                 default=None,
             )
@@ -442,6 +472,11 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         if self._current_task_id == task_id:
             self._current_task_id = None
             await self._store.set_value(CURRENT_TASK_KEY, None)
+        rooms = [room for room, chosen in self._current_by_room.items() if chosen == task_id]
+        if rooms:
+            for room in rooms:
+                del self._current_by_room[room]
+            await self._store.set_value(CURRENT_BY_ROOM_KEY, dict(self._current_by_room))
         batch = Batch()
         batch.events.append((TaskEventType.MESSAGE, task_id, {"deleted": True}))
         await self._flush(batch)

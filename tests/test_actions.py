@@ -534,3 +534,47 @@ async def test_a_request_about_an_existing_task_does_not_offer_create_task(make_
     service = await make_service()
 
     assert not CREATE_TASK.validate(text, service)
+
+
+# -- each room has its own current task (the reference had one for every room) --------------
+
+
+async def two_rooms(make_service, **options):
+    service = await make_service(GatedProvider(), **options)
+    first = await CREATE_TASK.run(service, ActionRequest("create task: room A work", room_id="A"))
+    second = await CREATE_TASK.run(service, ActionRequest("create task: room B work", room_id="B"))
+    return service, first.data["taskId"], second.data["taskId"]
+
+
+async def test_a_command_without_a_name_acts_on_its_own_rooms_current_task(make_service):
+    service, in_a, in_b = await two_rooms(make_service)
+
+    reply = await PAUSE_TASK.run(service, ActionRequest("pause the task", room_id="B"))
+
+    assert reply.text == "Paused task: create task: room B work"
+    assert (await service.get_task(in_a)).metadata.status is not TaskStatus.PAUSED
+
+
+async def test_switching_in_one_room_leaves_the_other_rooms_selection(make_service):
+    service, in_a, in_b = await two_rooms(make_service)
+    other = await CREATE_TASK.run(service, ActionRequest("create task: more for A", room_id="A"))
+
+    await SWITCH_TASK.run(service, ActionRequest("switch to task more for A", room_id="A"))
+
+    assert service.get_current_task_id("A") == other.data["taskId"]
+    assert service.get_current_task_id("B") == in_b
+    assert (await service.get_task_context("B")).startswith(
+        "## Current Task (selected): create task: room B work"
+    )
+
+
+async def test_each_rooms_selection_survives_a_restart_and_goes_with_its_task(make_service):
+    service, in_a, in_b = await two_rooms(make_service)
+    await service.stop()
+
+    again = await make_service(GatedProvider(), store=service.store)
+
+    assert (again.get_current_task_id("A"), again.get_current_task_id("B")) == (in_a, in_b)
+    await again.delete_task(in_b)
+    assert again.get_current_task_id("B") is None
+    assert again.get_current_task_id("A") == in_a

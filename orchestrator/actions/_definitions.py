@@ -84,7 +84,7 @@ async def _target(service: TaskService, request: ActionRequest) -> OrchestratedT
     if query:
         hits = await service.search_tasks(query)
         return hits[0] if hits else None
-    return await service.get_current_task()
+    return await service.get_current_task(request.room_id)
 
 
 def _none_to(verb: str, request: ActionRequest) -> ActionReply:
@@ -215,7 +215,7 @@ async def _list(service: TaskService, request: ActionRequest) -> Result:
     tasks = await service.get_recent_tasks(LIST_LIMIT)
     if not tasks:
         return ActionReply(True, "No tasks."), None
-    current = service.get_current_task_id()
+    current = service.get_current_task_id(request.room_id)
     lines = ["Tasks:"] + [_line(t, current, await _waiting_on(service, t)) for t in tasks]
     return ActionReply(True, "\n".join(lines)), None
 
@@ -252,7 +252,7 @@ async def _switch(service: TaskService, request: ActionRequest) -> Result:
     hits = await service.search_tasks(query)
     if not hits:
         return ActionReply(False, f'No task found matching: "{query}"'), None
-    await service.select_task(hits[0].id)
+    await service.select_task(hits[0].id, request.room_id)
     return ActionReply(True, f"Switched to task: {hits[0].name}", {"taskId": hits[0].id}), None
 
 

@@ -15,7 +15,7 @@ from typing import Any, Self
 import networkx as nx
 
 from hookspecs.models import OrchestratedTask, TaskStep
-from orchestrator._core import CURRENT_TASK_KEY
+from orchestrator._core import CURRENT_BY_ROOM_KEY, CURRENT_TASK_KEY
 from orchestrator.errors import RemoteControlError
 from orchestrator.remote import RemoteControl
 from orchestrator.views import rank_tasks
@@ -29,6 +29,7 @@ class RemoteTasks:
         self._remote = RemoteControl(path)
         self._tasks: dict[str, OrchestratedTask] = {}
         self._current: str | None = None
+        self._by_room: dict[str, str] = {}
 
     async def __aenter__(self) -> Self:
         await self._remote.__aenter__()
@@ -54,6 +55,12 @@ class RemoteTasks:
         self._tasks = {task.id: task for task in tasks}
         current = await self.store.get_value(CURRENT_TASK_KEY)
         self._current = current if isinstance(current, str) and current in self._tasks else None
+        by_room = await self.store.get_value(CURRENT_BY_ROOM_KEY)
+        self._by_room = (
+            {str(room): task for room, task in by_room.items() if isinstance(task, str)}
+            if isinstance(by_room, dict)
+            else {}
+        )
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -74,12 +81,20 @@ class RemoteTasks:
         await self.refresh()
         return rank_tasks(self._tasks.values(), query)
 
-    async def get_current_task(self) -> OrchestratedTask | None:
+    async def get_current_task(self, room_id: str | None = None) -> OrchestratedTask | None:
         await self.refresh()
-        return self._tasks.get(self._current or "")
+        return self._tasks.get(self.get_current_task_id(room_id) or "")
 
-    def get_current_task_id(self) -> str | None:
-        return self._current
+    def get_current_task_id(self, room_id: str | None = None) -> str | None:
+        """As the service's: a room's own selection, else the last one if it is in that room
+        (or in none)."""
+        if room_id is None:
+            return self._current
+        chosen = self._by_room.get(room_id)
+        if chosen is not None:
+            return chosen
+        shared = self._tasks.get(self._current or "")
+        return self._current if shared is not None and shared.room_id in (None, room_id) else None
 
     def get_downstream(self, task_id: str) -> list[str]:
         graph: nx.DiGraph[str] = nx.DiGraph()
@@ -110,8 +125,15 @@ class RemoteTasks:
         """Nothing to do here: the owner runs resumed tasks (``dagorch run --resume`` when no
         process owns the store)."""
 
-    async def select_task(self, task_id: str | None) -> None:
+    async def select_task(self, task_id: str | None, room_id: str | None = None) -> None:
         await self.store.set_value(CURRENT_TASK_KEY, task_id)
+        if room_id is not None:
+            by_room = dict(self._by_room)
+            if task_id is None:
+                by_room.pop(room_id, None)
+            else:
+                by_room[room_id] = task_id
+            await self.store.set_value(CURRENT_BY_ROOM_KEY, by_room)
 
     # -- what only the owning process can do ---------------------------------------------------
 

@@ -115,8 +115,9 @@ async def get_task_context(runtime: Any, message: Any = None, state: Any = None)
             values={"taskContext": missing, "currentTaskName": "N/A", "currentTaskStatus": "N/A"},
             data={"taskCount": 0},
         )
-    text = await service.get_task_context()
-    current = await service.get_current_task()
+    room_id = message_room(message) if message is not None else None
+    text = await service.get_task_context(room_id)
+    current = await service.get_current_task(room_id)
     return ProviderResult(
         text=f"# Task Context\n\n{text}",
         values={
