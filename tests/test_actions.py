@@ -553,10 +553,11 @@ async def test_a_command_without_a_name_acts_on_its_own_rooms_current_task(make_
 
     assert reply.text == "Paused task: create task: room B work"
     assert (await service.get_task(in_a)).metadata.status is not TaskStatus.PAUSED
+    assert (await service.get_task(in_b)).metadata.status is TaskStatus.PAUSED
 
 
 async def test_switching_in_one_room_leaves_the_other_rooms_selection(make_service):
-    service, in_a, in_b = await two_rooms(make_service)
+    service, _, in_b = await two_rooms(make_service)
     other = await CREATE_TASK.run(service, ActionRequest("create task: more for A", room_id="A"))
 
     await SWITCH_TASK.run(service, ActionRequest("switch to task more for A", room_id="A"))
