@@ -168,6 +168,14 @@ class TaskControl(RunHooks):
         if isinstance(depends_on_id, str):
             self._lookup(depends_on_id)  # back into the graph if it was let go
         self._graph.check_dependency(task_id, depends_on_id, lambda t: self._tasks[t].name)
+        if self._scheduler.wants(task_id):
+            # The new upstream task (and what it needs) will be wanted: refused first if a
+            # crash left one of them running, as start_task_execution refuses it.
+            upstream = self._tasks[depends_on_id]
+            if not upstream.metadata.status.is_terminal:
+                self._refuse_left_running(
+                    [*self._scheduler.unwanted_ancestors(depends_on_id), depends_on_id]
+                )
         self._graph.add_dependency(task_id, depends_on_id)
         self._residency.linked(task_id, depends_on_id)
         task.metadata.depends_on.append(depends_on_id)

@@ -31,6 +31,7 @@ from orchestrator._commits import WriteBehind
 from orchestrator._handle import ExecutionHandle
 from orchestrator._inbox import LeaseKeeper, take_lease
 from orchestrator._residency import Residency
+from orchestrator._selection import RoomSelections
 from orchestrator.config import AgentOrchestratorPluginOptions, get_configured_options
 from orchestrator.errors import ConfigurationError, TaskNotFoundError
 from orchestrator.events import EventBus
@@ -135,7 +136,7 @@ class Core:
         self._residency = Residency(self, enabled=getattr(store, "keeps_copies", False) is True)
         self._scheduler = Scheduler(cast("AgentOrchestratorService", self))
         self._current_task_id: str | None = None
-        self._current_by_room: dict[str, str] = {}
+        self._current_by_room: RoomSelections = {}
         """Each room's own selection (the reference had one pointer for every room)."""
         self._opened = False
         self._opening: asyncio.Task[None] | None = None
@@ -244,9 +245,8 @@ class Core:
         by_room = await self._store.get_value(CURRENT_BY_ROOM_KEY)
         if isinstance(by_room, dict):
             self._current_by_room = {
-                str(room): task_id
+                str(room): task_id if isinstance(task_id, str) and self._knows(task_id) else None
                 for room, task_id in by_room.items()
-                if isinstance(task_id, str) and self._knows(task_id)
             }
         await self._store.prune_events(self.options.event_log_limit)
         if self.options.recovery != "none":

@@ -237,7 +237,7 @@ class TaskCreation(Core):
         firsts = {
             task.room_id: task.id
             for task in reversed(tasks)
-            if task.room_id is not None and task.room_id not in rooms
+            if task.room_id is not None and rooms.get(task.room_id) is None
         }
         if firsts:
             rooms.update(firsts)

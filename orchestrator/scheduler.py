@@ -138,6 +138,10 @@ class Scheduler:
                 self._ready.appendleft(task_id)
                 self._request_pump()
 
+    def wants(self, task_id: str) -> bool:
+        """True when ``task_id`` is wanted (asked for and not finished)."""
+        return task_id in self._wanted
+
     def auto_wanting(self) -> bool:
         """True while a ``run()`` is going: new tasks join it."""
         return bool(self._watches)

@@ -28,6 +28,7 @@ from orchestrator._batch import Batch
 from orchestrator._control import TaskControl
 from orchestrator._core import CURRENT_BY_ROOM_KEY, CURRENT_TASK_KEY
 from orchestrator._creation import TaskCreation
+from orchestrator._selection import current_in, select_in
 from orchestrator._snapshot import snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import (
@@ -173,16 +174,13 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
 
     def get_current_task_id(self, room_id: str | None = None) -> str | None:
         """The id of the selected task. With ``room_id``, that room's: its own selection, else
-        the last selection made anywhere if that task is in this room (or in none), else None;
-        without it, the last selection made anywhere (the reference's one pointer)."""
-        if room_id is None:
-            return self._current_task_id
-        chosen = self._current_by_room.get(room_id)
-        if chosen is not None:
-            return chosen
-        shared = self._current_task_id
-        task = self._peek(shared) if shared is not None else None
-        return shared if task is not None and task.room_id in (None, room_id) else None
+        the last selection made anywhere if that task is in this room (or in none); without
+        it, the last selection made anywhere (the reference's one pointer)."""
+        return current_in(self._current_task_id, self._current_by_room, room_id, self._room_of)
+
+    def _room_of(self, task_id: str) -> str | bool | None:
+        task = self._peek(task_id)
+        return False if task is None else task.room_id
 
     def set_current_task(self, task_id: str | None, room_id: str | None = None) -> None:
         """Select a task (None clears the selection), for ``room_id`` when given; emits
@@ -204,17 +202,9 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         await self._store_current_task(task_id or None, room_id)
 
     def _select(self, task_id: str | None, room_id: str | None) -> None:
-        # A selection is also the last one made anywhere; clearing a room's clears only that
-        # room's (and the last one, if it was the same task).
-        if room_id is None or task_id is not None:
-            self._current_task_id = task_id
-        elif self._current_task_id == self._current_by_room.get(room_id):
-            self._current_task_id = None
-        if room_id is not None:
-            if task_id is None:
-                self._current_by_room.pop(room_id, None)
-            else:
-                self._current_by_room[room_id] = task_id
+        self._current_task_id = select_in(
+            self._current_task_id, self._current_by_room, task_id, room_id, self._room_of
+        )
 
     async def _store_current_task(self, task_id: str | None, room_id: str | None = None) -> None:
         await self._store.set_value(CURRENT_TASK_KEY, self._current_task_id)
@@ -475,7 +465,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         rooms = [room for room, chosen in self._current_by_room.items() if chosen == task_id]
         if rooms:
             for room in rooms:
-                del self._current_by_room[room]
+                self._current_by_room[room] = None
             await self._store.set_value(CURRENT_BY_ROOM_KEY, dict(self._current_by_room))
         batch = Batch()
         batch.events.append((TaskEventType.MESSAGE, task_id, {"deleted": True}))

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator import AgentOrchestratorService, MemoryStore, TaskStatus
+from orchestrator import (
+    AgentOrchestratorPluginOptions,
+    AgentOrchestratorService,
+    MemoryStore,
+    SqliteStore,
+    TaskStatus,
+)
 from orchestrator.actions import (
     ACTIONS,
     CANCEL_TASK,
@@ -22,8 +28,10 @@ from orchestrator.actions import (
     SWITCH_TASK,
     ActionReply,
     ActionRequest,
+    dependency_names,
     get_action,
 )
+from orchestrator.cli._remote import RemoteTasks
 from orchestrator.testing import GatedProvider
 
 
@@ -579,3 +587,91 @@ async def test_each_rooms_selection_survives_a_restart_and_goes_with_its_task(ma
     await again.delete_task(in_b)
     assert again.get_current_task_id("B") is None
     assert again.get_current_task_id("A") == in_a
+
+
+async def test_clearing_a_rooms_selection_clears_it_even_when_it_showed_the_shared_one(
+    make_service,
+):
+    service = await make_service()
+    task = await service.create_task("no room", "")
+    assert service.get_current_task_id("r1") == task.id
+
+    await service.select_task(None, "r1")
+
+    assert service.get_current_task_id("r1") is None
+    assert service.get_current_task_id() is None
+
+
+async def test_clearing_a_room_that_saw_nothing_keeps_the_shared_selection(make_service):
+    service = await make_service()
+    task = await service.create_task("in r2", "", room_id="r2")
+
+    await service.select_task(None, "r1")
+
+    assert service.get_current_task_id() == task.id
+    assert service.get_current_task_id("r2") == task.id
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fix the bug where deleted tasks still show in the sidebar",
+        "add a task that pauses the build",
+    ],
+)
+async def test_a_request_for_a_new_task_that_mentions_a_control_verb_offers_create_task(
+    make_service, text
+):
+    service = await make_service()
+
+    assert CREATE_TASK.validate(text, service)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Fix the crash that happens after login and make sure the fix is done", []),
+        ("Write the notes after the deploy task, and mark the ticket done", ["deploy"]),
+        ("Write the notes after the ‘deploy’ task", ["deploy"]),
+        ("Ship it after the login and signup tasks", ["login", "signup"]),
+        ("Show the list after login then restart the task", []),
+    ],
+)
+def test_a_dependency_name_stays_within_its_clause(text, names):
+    assert dependency_names(text) == names
+
+
+async def test_a_quoted_name_keeps_its_apostrophe(make_service):
+    service = await make_service(GatedProvider())
+    await service.create_task("Bob", "")
+    await service.create_task("Bob’s report", "")
+
+    reply = await ask(CANCEL_TASK, service, "cancel the ‘Bob’s report’ task")
+
+    assert reply.text == "Cancelled task: Bob’s report"
+
+
+async def test_a_short_dependency_name_is_not_matched_by_the_start_of_an_id(make_service):
+    service = await make_service(GatedProvider())
+    await service.create_task("write newsletter", "", task_id="db5f0c2e-1111-4222-8333-44445555")
+    wanted = await service.create_task("migrate db", "")
+
+    reply = await ask(CREATE_TASK, service, "Create a task to seed data after the db task")
+
+    assert reply.data["dependsOn"] == [wanted.id]
+
+
+async def test_the_command_lines_view_of_a_store_selects_by_the_services_rules(tmp_path):
+    path = tmp_path / "s.db"
+    options = AgentOrchestratorPluginOptions(providers=[GatedProvider()])
+    service = await AgentOrchestratorService.start(options=options, store=SqliteStore(path))
+    task = await service.create_task("in r2", "", room_id="r2")
+    await service.stop()
+
+    async with RemoteTasks(path) as remote:
+        await remote.select_task(None, "r1")
+        await remote.refresh()
+
+        assert remote.get_current_task_id() == task.id
+        assert remote.get_current_task_id("r1") is None
+        assert remote.get_current_task_id("r2") == task.id

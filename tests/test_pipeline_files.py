@@ -189,6 +189,21 @@ def test_an_unknown_pipeline_provider_is_refused_once_even_if_no_task_uses_it():
     ]
 
 
+def test_a_task_with_an_empty_provider_uses_the_pipelines():
+    pipeline = parse(
+        """
+        [pipeline]
+        provider = "echo"
+
+        [[tasks]]
+        id = "a"
+        provider = ""
+        """
+    )
+
+    assert [task.id for task in pipeline.tasks] == ["a"]
+
+
 def test_a_wrong_type_names_the_type_given():
     found = problems('[[tasks]]\nid = "a"\nprovider = "echo"\ndepends_on = "b"\n')
     assert found == ["line 4: tasks[0].depends_on: input should be a valid list, got str 'b'"]

@@ -887,6 +887,22 @@ async def test_stop_pauses_a_task_a_crash_left_running(make_service):
     assert task.metadata.output[-1] == "Paused due to shutdown."
 
 
+async def test_a_dependency_on_a_task_a_crash_left_running_is_refused_for_a_wanted_task(
+    make_service,
+):
+    store = MemoryStore()
+    await store.put_tasks([running_task("interrupted")])
+    service = await make_service(store=store, recovery="none")
+    waiting = await service.create_task("waiting", "")
+    await service.pause_task(waiting.id)
+    service.start_task_execution(waiting.id)
+
+    with pytest.raises(ConfigurationError, match="left running by an earlier process: interrupted"):
+        await service.add_dependency(waiting.id, "interrupted")
+
+    assert service.get_dependencies(waiting.id) == []
+
+
 async def test_a_running_task_the_user_marked_done_is_not_paused(make_service):
     store = MemoryStore()
     await store.put_tasks([running_task("finished-for-user", TaskUserStatus.DONE)])

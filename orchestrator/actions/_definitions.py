@@ -26,6 +26,7 @@ from orchestrator.actions._params import flag_param, list_param, text_param
 from orchestrator.actions._text import (
     dependency_names,
     extract_query,
+    first_of,
     has_phrase,
     has_verb,
     has_word,
@@ -102,27 +103,33 @@ _CONTROL_VERBS = (
 )
 
 
+_CREATE_VERBS = ("implement", "build", "create", "develop", "refactor", "fix", "add")
+
+
 def _asks_to_create(text: str) -> bool:
     if has_phrase(text, "create task", "create a task", "new task", "start a task"):
         return True
-    # "stop the build task" is about a task that exists, whatever words its name holds.
-    if has_word(text, "task") and has_verb(text, *_CONTROL_VERBS):
+    # "stop the build task" is about a task that exists, whatever words its name holds; "add a
+    # task that pauses the build" asks for a new one.
+    first = first_of(text, _CREATE_VERBS, _CONTROL_VERBS)
+    if first in _CONTROL_VERBS and has_word(text, "task"):
         return False
-    return has_word(text, "implement", "build", "create", "develop", "refactor", "fix", "add")
+    return has_word(text, *_CREATE_VERBS)
 
 
 async def _resolve(service: TaskService, name: str) -> OrchestratedTask:
     # By id or name, never by a word of a description or a tag: a dependency named in passing
     # must not attach the task to an unrelated one.
     query = name.strip().lower()
-    hits = [
-        hit
-        for hit in await service.search_tasks(name)
-        if hit.id.lower().startswith(query) or query in hit.name.lower()
-    ]
-    if not hits:
-        raise ActionInputError(f'No task found matching "{name}" to wait for; nothing was created.')
-    return hits[0]
+    hits = await service.search_tasks(name)
+    by_id = [hit for hit in hits if hit.id.lower() == query]
+    by_name = [hit for hit in hits if query in hit.name.lower()]
+    # An id's beginning only when it is long enough not to be a word ("db" starts many ids).
+    by_prefix = [hit for hit in hits if len(query) >= 8 and hit.id.lower().startswith(query)]
+    for found in (by_id, by_name, by_prefix):
+        if found:
+            return found[0]
+    raise ActionInputError(f'No task found matching "{name}" to wait for; nothing was created.')
 
 
 async def _create(service: TaskService, request: ActionRequest) -> Result:

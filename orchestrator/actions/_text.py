@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 MAX_TEXT = 20_000
 """The longest request text an action accepts."""
@@ -55,7 +56,9 @@ _DROPPED = _VERBS | _FILLERS | _NOUNS
 _NAMED = re.compile(r"\b(?:named|called)\s+[\"'“]?(.+?)[\"'”]?\s*[.!?]?\s*$", re.I | re.S)
 # An id-like token: has a digit and a hyphen ("task-3"), or is a long hex run (a uuid prefix).
 _ID_LIKE = re.compile(r"^(?=.*\d)[a-z0-9]+(?:-[a-z0-9]+)+$|^[0-9a-f]{6,}(?:-[0-9a-f-]*)?$", re.I)
-_QUOTED = re.compile(r"[\"“]([^\"”]+)[\"”]|'([^']+)'|‘([^’]+)’")
+# A single quote opens only where no letter comes before it and closes only where none follows,
+# so the apostrophe in "Bob's report" or "Don't" is not taken for one.
+_QUOTED = re.compile(r"[\"“]([^\"”]+)[\"”]|(?<!\w)'(.+?)'(?!\w)|(?<!\w)‘(.+?)’(?!\w)")
 
 
 def words(text: str) -> list[str]:
@@ -83,6 +86,19 @@ def _inflections(verb: str) -> set[str]:
     # A doubled last consonant: "stopping", "cancelled" (and the single-l "canceled" above).
     forms |= {f"{verb}{verb[-1]}ing", f"{verb}{verb[-1]}ed"}
     return forms
+
+
+def first_of(text: str, exact: Iterable[str], inflected: Iterable[str]) -> str | None:
+    """The first word of ``text`` that is one of ``exact`` or an inflected form of one of
+    ``inflected`` (see ``has_verb``): that word's base form, or None."""
+    forms = {word: word for word in exact}
+    for verb in inflected:
+        for form in _inflections(verb):
+            forms.setdefault(form, verb)
+    for word in _PLAIN_WORD.findall(text.lower()):
+        if word in forms:
+            return forms[word]
+    return None
 
 
 def has_phrase(text: str, *phrases: str) -> bool:
@@ -118,10 +134,14 @@ def extract_query(text: str) -> str:
 # Only forms that say a task is meant: "once X is done", "after the X task", "depends on X".
 # Plain prose ("the crash that happens after login", "the following features") is not read as a
 # dependency.
+# A name of one to four words, within one clause: "and", "then" and punctuation end it.
+_NAME = r"((?:(?!(?:and|then)\b)[^\s.,;!?]+\s+){0,3}?(?!(?:and|then)\b)[^\s.,;!?]+)"
+# Before "task(s)", which closes the phrase, names joined by "and": "the login and signup tasks".
+_NAMES = r"((?:(?!then\b)[^\s.,;!?]+\s+){0,4}?(?!then\b)[^\s.,;!?]+)"
 _AFTER = re.compile(
-    r"\b(?:after|once|when)\s+(?:the\s+)?(.+?)(?:\s+tasks?)?\s+(?:is\s+|are\s+|has\s+been\s+)?"
-    r"(?:done|finished|completed|complete)\b"
-    r"|\b(?:after|following)\s+(?:the\s+)?(.+?)\s+tasks?\b"
+    rf"\b(?:after|following)\s+(?:the\s+)?{_NAMES}\s+tasks?\b"
+    rf"|\b(?:after|once|when)\s+(?:the\s+)?{_NAME}(?:\s+tasks?)?\s+"
+    r"(?:is\s+|are\s+|has\s+been\s+)?(?:done|finished|completed|complete)\b"
     r"|\b(?:depends?\s+on|depending\s+on)\s+(?:the\s+)?(.+?)(?:\s+tasks?)?\s*(?=[.,;!?]|$)",
     re.I,
 )
@@ -135,7 +155,7 @@ def dependency_names(text: str) -> list[str]:
     for match in _AFTER.finditer(text):
         phrase = (match.group(1) or match.group(2) or match.group(3) or "").strip()
         for part in _AND.split(phrase):
-            part = re.sub(r"\s+tasks?$", "", part.strip(), flags=re.I).strip(" \"'“”")
+            part = re.sub(r"\s+tasks?$", "", part.strip(), flags=re.I).strip(" \"'“”‘’")
             if part and part not in names:
                 names.append(part)
     return names

@@ -16,6 +16,7 @@ import networkx as nx
 
 from hookspecs.models import OrchestratedTask, TaskStep
 from orchestrator._core import CURRENT_BY_ROOM_KEY, CURRENT_TASK_KEY
+from orchestrator._selection import RoomSelections, current_in, select_in
 from orchestrator.errors import RemoteControlError
 from orchestrator.remote import RemoteControl
 from orchestrator.views import rank_tasks
@@ -29,7 +30,7 @@ class RemoteTasks:
         self._remote = RemoteControl(path)
         self._tasks: dict[str, OrchestratedTask] = {}
         self._current: str | None = None
-        self._by_room: dict[str, str] = {}
+        self._by_room: RoomSelections = {}
 
     async def __aenter__(self) -> Self:
         await self._remote.__aenter__()
@@ -57,7 +58,7 @@ class RemoteTasks:
         self._current = current if isinstance(current, str) and current in self._tasks else None
         by_room = await self.store.get_value(CURRENT_BY_ROOM_KEY)
         self._by_room = (
-            {str(room): task for room, task in by_room.items() if isinstance(task, str)}
+            {str(room): task if isinstance(task, str) else None for room, task in by_room.items()}
             if isinstance(by_room, dict)
             else {}
         )
@@ -88,13 +89,11 @@ class RemoteTasks:
     def get_current_task_id(self, room_id: str | None = None) -> str | None:
         """As the service's: a room's own selection, else the last one if it is in that room
         (or in none)."""
-        if room_id is None:
-            return self._current
-        chosen = self._by_room.get(room_id)
-        if chosen is not None:
-            return chosen
-        shared = self._tasks.get(self._current or "")
-        return self._current if shared is not None and shared.room_id in (None, room_id) else None
+        return current_in(self._current, self._by_room, room_id, self._room_of)
+
+    def _room_of(self, task_id: str) -> str | bool | None:
+        task = self._tasks.get(task_id)
+        return False if task is None else task.room_id
 
     def get_downstream(self, task_id: str) -> list[str]:
         graph: nx.DiGraph[str] = nx.DiGraph()
@@ -126,14 +125,11 @@ class RemoteTasks:
         process owns the store)."""
 
     async def select_task(self, task_id: str | None, room_id: str | None = None) -> None:
-        await self.store.set_value(CURRENT_TASK_KEY, task_id)
+        await self.refresh()  # the selections as last committed, not as first read
+        self._current = select_in(self._current, self._by_room, task_id, room_id, self._room_of)
+        await self.store.set_value(CURRENT_TASK_KEY, self._current)
         if room_id is not None:
-            by_room = dict(self._by_room)
-            if task_id is None:
-                by_room.pop(room_id, None)
-            else:
-                by_room[room_id] = task_id
-            await self.store.set_value(CURRENT_BY_ROOM_KEY, by_room)
+            await self.store.set_value(CURRENT_BY_ROOM_KEY, dict(self._by_room))
 
     # -- what only the owning process can do ---------------------------------------------------
 

@@ -246,7 +246,9 @@ def _check_graph(
                 add(("tasks", index, "depends_on", position), f"unknown task {up!r}")
             elif isinstance(task_id, str):
                 graph.add_edge(up, task_id)
+        # An empty provider falls back to the pipeline's, as the run does.
         provider = table.get("provider") if isinstance(table.get("provider"), str) else None
+        provider = provider or None
         if provider is None and fallback is None:
             add(("tasks", index, "provider"), "no provider: set provider here or in [pipeline]")
         elif (
