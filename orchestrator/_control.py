@@ -96,15 +96,12 @@ class TaskControl(RunHooks):
         """Raise if any of these tasks is marked running without a run of this service: a crash
         left it so and ``recovery="none"`` leaves it to the host, so nothing would ever end it
         and whoever waited for it would wait forever."""
-        scheduler = self._scheduler
-        _refuse_stuck(
-            [
-                task_id
-                for task_id in task_ids
-                if self._tasks[task_id].metadata.status is TaskStatus.RUNNING
-                and not scheduler.has_live_runner(task_id)
-            ]
-        )
+        tasks = self._tasks
+        _refuse_stuck([t for t in task_ids if self._left_running(t, tasks[t].metadata.status)])
+
+    def _left_running(self, task_id: str, status: TaskStatus) -> bool:
+        """True when the task is marked running without a run of this service."""
+        return status is TaskStatus.RUNNING and not self._scheduler.has_live_runner(task_id)
 
     async def run(self) -> RunSummary:
         """Run every unfinished task in dependency order until all are terminal.
@@ -114,7 +111,7 @@ class TaskControl(RunHooks):
         ``ConfigurationError`` when the service stops before the run finished.
         """
         await self._ensure_open()
-        tasks, scheduler = self._tasks, self._scheduler
+        tasks = self._tasks
         # In the graph's order (see Scheduler.run_all); one pass, since every task is looked at.
         unfinished: list[str] = []
         stuck: list[str] = []
@@ -122,10 +119,10 @@ class TaskControl(RunHooks):
             status = tasks[task_id].metadata.status
             if not status.is_terminal:
                 unfinished.append(task_id)
-                if status is _RUNNING and not scheduler.has_live_runner(task_id):
+                if self._left_running(task_id, status):
                     stuck.append(task_id)
         _refuse_stuck(stuck)
-        await scheduler.run_all(unfinished)
+        await self._scheduler.run_all(unfinished)
         return RunSummary.of_states(self._residency.final_states())
 
     async def wait_for_task(self, task_id: str, timeout: float | None = None) -> OrchestratedTask:
@@ -213,9 +210,6 @@ class TaskControl(RunHooks):
         """Every task that waits for ``task_id``, directly or not, in topological order."""
         self._require(task_id)
         return self._graph.descendants(task_id)
-
-
-_RUNNING = TaskStatus.RUNNING
 
 
 def _refuse_stuck(stuck: list[str]) -> None:

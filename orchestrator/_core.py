@@ -70,10 +70,11 @@ every logged event."""
 
 
 def _keep_tasks_of(store: Store) -> KeepTasks | None:
-    """The store's ``keep_tasks``, when whoever wrote its ``put_tasks`` wrote that too: a
-    subclass (or an instance) that replaced only ``put_tasks`` must see every write there."""
+    """The store's ``keep_tasks``, when the class that wrote its ``put_tasks`` wrote that too: a
+    subclass that replaced only ``put_tasks`` must see every write there. (An instance's own
+    ``put_tasks`` is checked at each write, in ``Core._write_now``.)"""
     keep: KeepTasks | None = getattr(store, "keep_tasks", None)
-    if keep is None or "put_tasks" in vars(store):
+    if keep is None:
         return None
     for klass in type(store).__mro__:
         if "put_tasks" in vars(klass):
@@ -121,6 +122,9 @@ class Core:
             else None
         )
         """The store's ``keep_tasks`` when a write may be done at once (see ``_write_now``)."""
+        self._store_own: dict[str, Any] = getattr(store, "__dict__", {})
+        """The store's instance attributes (the live dict): a ``put_tasks`` set on the instance,
+        even after start (a test injecting a fault), turns the write at once off."""
         self._executor: Executor = LocalExecutor()
         self._new_scope: Callable[..., anyio.CancelScope] = anyio.CancelScope
         """Makes cancel scopes: once open, the running backend's own class, made directly
@@ -359,7 +363,7 @@ class Core:
             self._marked_running.pop(task_id, None)
         if error is not None:
             fields["error"] = error
-        if self._store_logs_events or self._bus.has_listeners:
+        if self._records_events:
             if data is None:
                 data = {"status": new.value}
                 if error is not None:
@@ -410,7 +414,7 @@ class Core:
         output.extend(lines)
         if len(output) > OUTPUT_LINES_KEPT:
             del output[: len(output) - OUTPUT_LINES_KEPT]
-        if self._store_logs_events or self._bus.has_listeners:
+        if self._records_events:
             batch.add(task, TaskEventType.OUTPUT, {"output": lines})
         else:
             batch.tasks[task.id] = task
@@ -418,10 +422,15 @@ class Core:
     def _write_now(self, batch: Batch) -> bool:
         """Do ``_flush``'s work at once when nothing in it can suspend (a store that keeps the
         tasks in memory, and nobody to hear the batch's events); False, with nothing done,
-        when it must be awaited through ``_flush``. Saves the hot path two coroutines a write.
+        when it must be awaited through ``_flush`` (which tries it first too). The runner calls
+        it itself before ``_flush``: that saves the hot path two coroutines a write.
         """
         keep = self._keep_now
-        if keep is None or (batch.events and self._bus.has_listeners):
+        if (
+            keep is None
+            or "put_tasks" in self._store_own
+            or (batch.events and self._bus.has_listeners)
+        ):
             return False
         try:
             if batch.tasks:
@@ -440,6 +449,8 @@ class Core:
         without waiting, the write is queued now and the caller goes on: the events are still
         delivered, and waiters for the task released, only once it is committed.
         """
+        if self._write_now(batch):
+            return
         behind = self._behind
         if behind is not None:
             if not wait:

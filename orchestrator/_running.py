@@ -69,7 +69,7 @@ class RunHooks(Core):
     ) -> None:
         """Finish a run: complete on success, else fail with ``error``."""
         batch = self._ended(task, result, error)
-        if batch is not None and not self._write_now(batch):
+        if batch is not None:
             await self._flush(batch, wait=False)
 
     def _ended(
@@ -99,7 +99,7 @@ class RunHooks(Core):
         failure = None if trigger is _COMPLETE else (error or result.error or "Failed")
         data = (
             {"success": result.success, "summary": result.summary, "error": result.error}
-            if self._store_logs_events or self._bus.has_listeners
+            if self._records_events
             else None
         )
         self._transition(batch, task, trigger, error=failure, data=data)

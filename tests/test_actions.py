@@ -106,6 +106,11 @@ async def test_create_task_validates_on_whole_words(make_service, text, expected
         (PAUSE_TASK, "pause the login task"),
         (RESUME_TASK, "resume task-3"),
         (CANCEL_TASK, "cancel my current task"),
+        # Control verbs inflected, too.
+        (CANCEL_TASK, "I'm cancelling the login task"),
+        (RESUME_TASK, "resuming the build task now"),
+        (PAUSE_TASK, "the deploy task should be paused"),
+        (SWITCH_TASK, "switching to the docs task"),
     ],
 )
 async def test_each_action_validates_its_own_requests(make_service, action, text):
@@ -520,21 +525,6 @@ async def test_text_that_reorders_how_it_is_shown_is_refused(make_service):
     assert not reply.success
     assert reply.text.startswith("The request contains a control character (U+202E)")
     assert await task_count(service) == 0
-
-
-@pytest.mark.parametrize(
-    ("action", "text"),
-    [
-        (CANCEL_TASK, "I'm cancelling the login task"),
-        (RESUME_TASK, "resuming the build task now"),
-        (PAUSE_TASK, "the deploy task should be paused"),
-        (SWITCH_TASK, "switching to the docs task"),
-    ],
-)
-async def test_control_verbs_are_recognised_inflected(make_service, action, text):
-    service = await make_service()
-
-    assert action.validate(text, service)
 
 
 @pytest.mark.parametrize("text", ["stop the build task", "cancel the fix task", "pause task add-3"])

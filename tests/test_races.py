@@ -645,3 +645,22 @@ async def test_a_cancel_after_a_provider_left_a_cancel_request_on_the_worker_is_
         TaskStatus.CANCELLED,
         TaskStatus.COMPLETED,
     ]
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_a_put_tasks_set_on_the_store_after_start_sees_every_write_of_a_run(make_service):
+    service = await make_service()
+    store = service.store
+    stored: dict[str, TaskStatus] = {}
+    real = store.put_tasks
+
+    async def recording(tasks, events=()):
+        stored.update((t.id, t.metadata.status) for t in tasks)
+        return await real(tasks, events)
+
+    store.put_tasks = recording
+    task = await service.create_task("t", "")
+
+    await service.start_task_execution(task.id)
+
+    assert stored[task.id] is TaskStatus.COMPLETED

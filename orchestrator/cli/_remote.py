@@ -54,8 +54,13 @@ class RemoteTasks:
         """Read the tasks and the current-task pointer as last committed."""
         tasks = await self._remote.get_tasks()
         self._tasks = {task.id: task for task in tasks}
+        await self._read_selections()
+        if self._current not in self._tasks:
+            self._current = None
+
+    async def _read_selections(self) -> None:
         current = await self.store.get_value(CURRENT_TASK_KEY)
-        self._current = current if isinstance(current, str) and current in self._tasks else None
+        self._current = current if isinstance(current, str) else None
         by_room = await self.store.get_value(CURRENT_BY_ROOM_KEY)
         self._by_room = (
             {str(room): task if isinstance(task, str) else None for room, task in by_room.items()}
@@ -125,7 +130,7 @@ class RemoteTasks:
         process owns the store)."""
 
     async def select_task(self, task_id: str | None, room_id: str | None = None) -> None:
-        await self.refresh()  # the selections as last committed, not as first read
+        await self._read_selections()  # as last committed, not as first read
         self._current = select_in(self._current, self._by_room, task_id, room_id, self._room_of)
         await self.store.set_value(CURRENT_TASK_KEY, self._current)
         if room_id is not None:
