@@ -32,6 +32,7 @@ from orchestrator._handle import ExecutionHandle
 from orchestrator._inbox import LeaseKeeper, take_lease
 from orchestrator._residency import Residency
 from orchestrator._selection import RoomSelections
+from orchestrator._table import TaskTable
 from orchestrator.config import AgentOrchestratorPluginOptions, get_configured_options
 from orchestrator.errors import ConfigurationError, TaskNotFoundError
 from orchestrator.events import EventBus
@@ -133,7 +134,9 @@ class Core:
         self._registry = self._plugins.registry
         self._plugins_hear_events = False
         self._graph = TaskGraph()
-        self._tasks: dict[str, OrchestratedTask] = {}
+        self._table = TaskTable()
+        self._tasks = self._table.tasks
+        """The tasks in memory by id (changed only through ``_table``)."""
         self._marked_running: dict[str, None] = {}
         """Ids of the tasks in memory whose status is running, in the order they started (kept
         by ``_transition`` and ``_take_in``), so that ``stop()`` need not look at every task."""
@@ -200,7 +203,7 @@ class Core:
             # loaded), so a later call can try again from scratch.
             await self._let_go_of_lease()
             await self._store.close()
-            self._tasks.clear()
+            self._table.clear()
             self._marked_running.clear()
             self._residency.clear()
             self._graph = TaskGraph()
@@ -263,7 +266,7 @@ class Core:
         """Put tasks read from the store into memory, the graph and their groups, with the
         dependencies among the tasks in memory."""
         for task in stored:
-            self._tasks[task.id] = task
+            self._table.add(task)
             self._graph.add_task(task.id)
             if task.metadata.status is _RUNNING:
                 self._marked_running[task.id] = None
@@ -363,6 +366,7 @@ class Core:
             self._marked_running.pop(task_id, None)
         if error is not None:
             fields["error"] = error
+        self._table.changed(task_id, new, error)
         if self._records_events:
             if data is None:
                 data = {"status": new.value}

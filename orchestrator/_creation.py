@@ -224,7 +224,7 @@ class TaskCreation(Core):
             # The store refused them, so they are not created: take them back out (newest
             # first). A cancellation is not a refusal: the write may well have committed.
             for task in reversed(tasks):
-                if self._tasks.pop(task.id, None) is not None:
+                if self._table.discard(task.id) is not None:
                     self._residency.removed(task)
                 self._graph.remove_task(task.id, lambda _: True)
                 self._scheduler.forget(task.id)
@@ -250,12 +250,8 @@ class TaskCreation(Core):
         batch = Batch()
         recording = self._records_events
         pending: set[str] = set()
-        residency, graph, in_memory, changed = (
-            self._residency,
-            self._graph,
-            self._tasks,
-            batch.tasks,
-        )
+        residency, graph, changed = self._residency, self._graph, batch.tasks
+        self._table.add_new(tasks)
         for task in tasks:
             md = task.metadata
             task_id = task.id
@@ -266,7 +262,6 @@ class TaskCreation(Core):
                     self._lookup(dep)
             # _prepare_task checked the dependencies: they exist, once each.
             graph.add_checked_task(task_id, upstream)
-            in_memory[task_id] = task
             if residency.enabled:
                 residency.added(task)
             if recording:

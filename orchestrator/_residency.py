@@ -128,7 +128,7 @@ class Residency:
             anchor = members[0]
             went: list[str] = []
             for member in self._groups.drop(task.id):
-                kept = core._tasks.pop(member, None)
+                kept = core._table.discard(member)
                 if kept is None:
                     continue  # deleted earlier; it was only a link
                 self.gone[member] = (kept.metadata.status, kept.metadata.error, anchor)
@@ -158,11 +158,20 @@ class Residency:
         self.reordered = True
         return core._tasks.get(task_id)
 
-    def final_states(self) -> list[tuple[str, TaskStatus, str | None]]:
-        """Every task's id, status and error, in creation order, without reading the store."""
-        states = [(t.id, t.metadata.status, t.metadata.error) for t in self._core._tasks.values()]
-        states.extend((task_id, status, error) for task_id, (status, error, _) in self.gone.items())
-        return self._in_creation_order(states, lambda state: state[0])
+    def final_states(self) -> tuple[dict[str, TaskStatus], dict[str, str]]:
+        """Every task's status, and the error of each that has one, by id in creation order,
+        without reading the store (or the tasks: their statuses are kept in the table)."""
+        table = self._core._table
+        statuses = table.statuses
+        errors = table.errors
+        if self.gone:
+            went = self.gone.items()
+            statuses = {**statuses, **{task_id: status for task_id, (status, _, _) in went}}
+            errors = {**errors, **{task_id: error for task_id, (_, error, _) in went if error}}
+        in_order = dict(self._in_creation_order(list(statuses.items()), lambda item: item[0]))
+        if not errors:
+            return in_order, {}
+        return in_order, {task_id: errors[task_id] for task_id in in_order if errors.get(task_id)}
 
     async def every_task(self) -> list[OrchestratedTask]:
         """Every task, oldest first: those in memory and those gone (read from the store)."""

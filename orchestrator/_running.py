@@ -33,9 +33,9 @@ class RunHooks(Core):
         md = task.metadata
         if md.status is not _PENDING or self._stopping:
             return None
-        tasks = self._tasks
+        statuses = self._table.statuses
         for up in self._graph.upstream(task.id):
-            if tasks[up].metadata.status is not _COMPLETED:
+            if statuses[up] is not _COMPLETED:
                 return None
         batch = Batch()
         self._transition(batch, task, Trigger.START)

@@ -69,22 +69,22 @@ class Scheduler:
 
     def want(self, task_ids: Iterable[str]) -> None:
         """Schedule these tasks (in the order given); each starts once its upstream completed."""
-        tasks = self._svc._tasks
+        statuses = self._svc._table.statuses
         upstream = self._svc._graph.upstream
         wanted, watches, waiting, ready = self._wanted, self._watches, self._waiting, self._ready
         for task_id in task_ids:
             if task_id in wanted:
                 continue
-            task = tasks.get(task_id)
+            status = statuses.get(task_id)
             # Gone: deleted, or finished and let go to the store while the caller awaited.
-            if task is None or task.metadata.status.is_terminal:
+            if status is None or status.is_terminal:
                 continue
             wanted.add(task_id)
             for watch in watches:
                 watch.pending.add(task_id)
             blocking = 0
             for up in upstream(task_id):
-                if tasks[up].metadata.status is not _COMPLETED:
+                if statuses[up] is not _COMPLETED:
                     blocking += 1
             if blocking:
                 waiting[task_id] = blocking

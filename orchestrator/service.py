@@ -440,7 +440,9 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         self._require(task_id)
         dependents = [self._tasks[d] for d in self.get_dependents(task_id)]
         self._graph.remove_task(task_id, lambda d: self._tasks[d].metadata.status.is_terminal)
-        self._residency.removed(self._tasks.pop(task_id))
+        deleted = self._table.discard(task_id)
+        if deleted is not None:
+            self._residency.removed(deleted)
         self._marked_running.pop(task_id, None)
         self._scheduler.forget(task_id)
         self._handles.pop(task_id, None)

@@ -205,6 +205,10 @@ class ServiceMachine(RuleBasedStateMachine):
             assert count <= self.retries[task_id] + 1 + self.interrupted.get(task_id, 0)
 
     @invariant()
+    def the_statuses_kept_beside_the_tasks_match_them(self) -> None:
+        assert self.service._table.out_of_step() == []
+
+    @invariant()
     def events_agree_with_the_store(self) -> None:
         for task_id in self.ids:
             stored = self.run(self.service.get_task(task_id))
