@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from hookspecs.models import OrchestratedTask, TaskResult, TaskStatus
 from orchestrator._batch import Batch
 from orchestrator._core import Core
+from orchestrator._snapshot import assign
 from orchestrator.errors import UnknownProviderError
 from orchestrator.lifecycle import Trigger, next_status
 
@@ -58,7 +59,7 @@ class RunHooks(Core):
         await self._flush(batch)
 
     async def _next_attempt(self, task: OrchestratedTask) -> None:
-        task.metadata.attempts += 1
+        assign(task.metadata, attempts=task.metadata.attempts + 1)
         batch = Batch()
         total = task.metadata.retries + 1
         self._append_lines(batch, task, f"Attempt {task.metadata.attempts} of {total}")

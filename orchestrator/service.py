@@ -29,7 +29,7 @@ from orchestrator._control import TaskControl
 from orchestrator._core import CURRENT_BY_ROOM_KEY, CURRENT_TASK_KEY
 from orchestrator._creation import TaskCreation
 from orchestrator._selection import current_in, select_in
-from orchestrator._snapshot import snapshot
+from orchestrator._snapshot import assign, snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import (
     IllegalTransitionError,
@@ -322,7 +322,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         await self._ensure_open()
         task = self._require(task_id)
         value = clamp_progress(progress)
-        task.metadata.progress = value
+        assign(task.metadata, progress=value)
         batch = Batch()
         batch.add(task, TaskEventType.PROGRESS, {"progress": value})
         await self._flush(batch)
@@ -367,7 +367,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         if output:  # as the reference: an empty output keeps the step's earlier one
             step.output = output
         done = sum(1 for s in steps if s.status is TaskStatus.COMPLETED)
-        task.metadata.progress = clamp_progress(done / len(steps) * 100)
+        assign(task.metadata, progress=clamp_progress(done / len(steps) * 100))
         batch = Batch()
         data = {
             "progress": task.metadata.progress,
@@ -400,8 +400,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         await self._ensure_open()
         task = self._require(task_id)
         value = TaskUserStatus(user_status)
-        task.metadata.user_status = value
-        task.metadata.user_status_updated_at = now_ms()
+        assign(task.metadata, user_status=value, user_status_updated_at=now_ms())
         batch = Batch()
         batch.add(task, TaskEventType.PROGRESS, {"userStatus": value.value})
         await self._flush(batch)
@@ -411,9 +410,12 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         await self._ensure_open()
         task = self._require(task_id)
         provider = self._registry.get(provider_id)
-        md = task.metadata
-        md.provider_id = md.sub_agent_type = provider.id
-        md.provider_label = provider.label
+        assign(
+            task.metadata,
+            provider_id=provider.id,
+            sub_agent_type=provider.id,
+            provider_label=provider.label,
+        )
         batch = Batch()
         batch.add(task, TaskEventType.MESSAGE, {"providerId": provider.id})
         self._append_lines(batch, task, f"Provider: {provider.label} ({provider.id})")
@@ -429,7 +431,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         new_name = name.strip()
         if not new_name or new_name == task.name:
             return
-        task.name = new_name
+        assign(task, name=new_name)
         batch = Batch()
         batch.add(task, TaskEventType.MESSAGE, {"message": f"Renamed task to: {new_name}"})
         await self._flush(batch)

@@ -288,6 +288,20 @@ def test_tasks_added_in_bulk_make_the_graph_networkx_itself_would():
     assert list(nx.topological_sort(built)) == ["a", "b", "c"]
 
 
+def test_the_graph_handed_out_has_attribute_dicts_of_its_own():
+    graph = TaskGraph()
+    for task_id, upstream in [("a", []), ("b", ["a"]), ("c", ["a"])]:
+        graph.add_checked_task(task_id, upstream)
+
+    drawn = graph.as_networkx()
+    drawn.edges["a", "b"]["label"] = "only a -> b"
+    drawn.nodes["a"]["color"] = "red"
+
+    assert drawn.edges["a", "c"] == {} and drawn.nodes["b"] == {}
+    again = graph.as_networkx()
+    assert again.edges["a", "b"] == {} and again.nodes["a"] == {}
+
+
 async def test_starting_every_task_of_a_chain_in_turn_wants_each_task_once(
     make_service, monkeypatch
 ):

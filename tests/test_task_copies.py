@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator import OrchestratedTask, TaskStatus
+from orchestrator import OrchestratedTask, TaskResult, TaskStatus
+from orchestrator.testing import FunctionProvider
 
 
 async def test_a_task_built_on_the_fast_path_equals_its_validated_twin(make_service):
@@ -38,3 +39,58 @@ async def test_two_fresh_tasks_share_no_list(make_service):
     await service.append_output(first.id, "only on a")
 
     assert (await service.get_task(second.id)).metadata.output == []
+
+
+async def test_a_new_task_counts_as_given_the_fields_its_creation_gave(make_service):
+    service = await make_service()
+    task = await service.create_task("t", "about t")
+
+    assert task.model_fields_set == {
+        "id",
+        "name",
+        "description",
+        "tags",
+        "room_id",
+        "world_id",
+        "metadata",
+    }
+    assert {"provider_id", "created_at", "depends_on"} <= task.metadata.model_fields_set
+    assert "status" not in task.metadata.model_fields_set
+
+
+async def test_every_copy_handed_out_takes_attribute_assignment_alone(make_service):
+    seen: list[OrchestratedTask] = []
+
+    async def keep(task: OrchestratedTask, ctx) -> TaskResult:
+        seen.append(task)
+        return TaskResult(success=True)
+
+    service = await make_service(FunctionProvider("keep", keep))
+    first = await service.create_task("first", "")
+    second = await service.create_task("second", "")
+    await service.run()
+    handed_out = [first, *seen, await service.get_task(first.id), *await service.get_tasks()]
+
+    for task in handed_out:
+        task.metadata.progress = 42
+        task.name = "renamed"
+        assert "progress" in task.metadata.model_fields_set
+
+    stored = await service.get_task(second.id)
+    assert stored.name == "second" and stored.metadata.progress == 0
+    later = await service.create_task("later", "")
+    assert "progress" not in later.metadata.model_fields_set
+
+
+async def test_changes_made_by_the_service_count_as_given(make_service):
+    service = await make_service()
+    task = await service.create_task("t", "")
+
+    await service.update_task_progress(task.id, 30)
+    await service.rename_task(task.id, "renamed")
+
+    stored = await service.get_task(task.id)
+    assert stored.name == "renamed" and stored.metadata.progress == 30
+    assert "progress" in stored.metadata.model_fields_set
+    other = await service.create_task("other", "")
+    assert "progress" not in other.metadata.model_fields_set
