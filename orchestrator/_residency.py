@@ -164,11 +164,15 @@ class Residency:
         table = self._core._table
         statuses = table.statuses
         errors = table.errors
-        if self.gone:
+        if self.gone or self.reordered:
             went = self.gone.items()
             statuses = {**statuses, **{task_id: status for task_id, (status, _, _) in went}}
             errors = {**errors, **{task_id: error for task_id, (_, error, _) in went if error}}
-        in_order = dict(self._in_creation_order(list(statuses.items()), lambda item: item[0]))
+            in_order = dict(self._in_creation_order(list(statuses.items()), lambda item: item[0]))
+        else:
+            # Memory alone, in creation order: copied whole, with no pair made per task (10,000
+            # new tuples set off collections that scanned everything the run made).
+            in_order = dict(statuses)
         if not errors:
             return in_order, {}
         return in_order, {task_id: errors[task_id] for task_id in in_order if errors.get(task_id)}
