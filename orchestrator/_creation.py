@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -79,9 +79,9 @@ class TaskCreation(Core):
             "working_directory": working_directory,
             "world_id": world_id,
         }
-        task = self._prepare_task({}, _Choices(self.options, now_ms()), spec)
-        await self._store_new_tasks([task], self._insert_tasks([task]))
-        return snapshot(task)
+        new = self._prepare_task({}, _Choices(self.options, now_ms()), spec)
+        await self._store_new_tasks([new], self._insert_tasks([new]))
+        return snapshot(new.task)
 
     async def create_tasks(self, specs: Iterable[Mapping[str, Any]]) -> list[str]:
         """Create many tasks at once, each spec holding ``create_task``'s arguments by name.
@@ -91,7 +91,7 @@ class TaskCreation(Core):
         the spec. Returns the new tasks' ids in order. This is how pipelines are loaded.
         """
         await self._ensure_open()
-        prepared: dict[str, OrchestratedTask] = {}
+        prepared: dict[str, _New] = {}
         world_ids: list[str | None] = []
         if self.runtime is not None:
             specs = [dict(spec) for spec in specs]
@@ -105,21 +105,21 @@ class TaskCreation(Core):
                 try:
                     if world_ids:
                         spec = {**spec, "world_id": world_ids[index]}
-                    task = self._prepare_task(prepared, chosen, spec)
+                    new = self._prepare_task(prepared, chosen, spec)
                 except TypeError as exc:
                     raise InvalidTaskError(f"tasks[{index}]: {exc}") from None
                 except DagorchError as exc:
                     exc.add_note(f"in tasks[{index}]")
                     raise
-                prepared[task.id] = task
-            tasks = list(prepared.values())
-            batch = self._insert_tasks(tasks)
-        await self._store_new_tasks(tasks, batch)
+                prepared[new.id] = new
+            made = list(prepared.values())
+            batch = self._insert_tasks(made)
+        await self._store_new_tasks(made, batch)
         return list(prepared)
 
     def _prepare_task(
-        self, pending: Mapping[str, OrchestratedTask], chosen: _Choices, spec: Mapping[str, Any]
-    ) -> OrchestratedTask:
+        self, pending: Mapping[str, object], chosen: _Choices, spec: Mapping[str, Any]
+    ) -> _New:
         """A checked new task, not yet added, from ``spec`` (``create_task``'s arguments by
         name, plus ``world_id``; ``TypeError`` names a field it does not know); ``pending``
         holds tasks about to be added with it, ``chosen`` what the call has decided once for
@@ -174,7 +174,7 @@ class TaskCreation(Core):
         )
         try:
             if simple:
-                return fresh_task(
+                task = fresh_task(
                     new_id,
                     name,
                     description,
@@ -192,7 +192,8 @@ class TaskCreation(Core):
                         "retries": options.default_retries,
                     },
                 )
-            return OrchestratedTask(
+                return _New(new_id, task, upstream, room_id)
+            task = OrchestratedTask(
                 id=new_id,
                 name=name,
                 description=description,
@@ -214,8 +215,9 @@ class TaskCreation(Core):
             )
         except ValidationError as exc:
             raise InvalidTaskError(_describe(exc)) from None
+        return _New(new_id, task, upstream, task.room_id)
 
-    async def _store_new_tasks(self, tasks: list[OrchestratedTask], batch: Batch) -> None:
+    async def _store_new_tasks(self, made: list[_New], batch: Batch) -> None:
         """Store the tasks ``_insert_tasks`` added (its ``batch``), in one write; taken back
         out if the store refuses them."""
         try:
@@ -223,39 +225,39 @@ class TaskCreation(Core):
         except Exception:
             # The store refused them, so they are not created: take them back out (newest
             # first). A cancellation is not a refusal: the write may well have committed.
-            for task in reversed(tasks):
-                if self._table.discard(task.id) is not None:
-                    self._residency.removed(task)
-                self._graph.remove_task(task.id, lambda _: True)
-                self._scheduler.forget(task.id)
+            for new in reversed(made):
+                if self._table.discard(new.id) is not None:
+                    self._residency.removed(new.task)
+                self._graph.remove_task(new.id, lambda _: True)
+                self._scheduler.forget(new.id)
             raise
-        if self._current_task_id is None and tasks:
-            self._current_task_id = tasks[0].id
-            await self._store.set_value(CURRENT_TASK_KEY, tasks[0].id)
+        if self._current_task_id is None and made:
+            self._current_task_id = made[0].id
+            await self._store.set_value(CURRENT_TASK_KEY, made[0].id)
         # A room's first task becomes its selection, as the first task of all does.
         rooms = self._current_by_room
         firsts = {
-            task.room_id: task.id
-            for task in reversed(tasks)
-            if task.room_id is not None and rooms.get(task.room_id) is None
+            new.room_id: new.id
+            for new in reversed(made)
+            if new.room_id is not None and rooms.get(new.room_id) is None
         }
         if firsts:
             rooms.update(firsts)
             await self._store.set_value(CURRENT_BY_ROOM_KEY, dict(rooms))
         if self._scheduler.auto_wanting():
-            self._scheduler.want([task.id for task in tasks])
+            self._scheduler.want([new.id for new in made])
 
-    def _insert_tasks(self, tasks: list[OrchestratedTask]) -> Batch:
+    def _insert_tasks(self, made: list[_New]) -> Batch:
         """Add checked tasks to the graph and to memory; the batch that stores them."""
         batch = Batch()
         recording = self._records_events
         pending: set[str] = set()
         residency, graph, changed = self._residency, self._graph, batch.tasks
-        self._table.add_new(tasks)
-        for task in tasks:
-            md = task.metadata
-            task_id = task.id
-            upstream = md.depends_on
+        statuses = self._table.statuses
+        self._table.add_new([new.id for new in made], [new.task for new in made])
+        # What each task's insertion needs is read from ``made``, not from the task: built a
+        # while ago, the task has left the caches when 10,000 are created at once.
+        for task_id, task, upstream, _ in made:
             if residency.gone:
                 for dep in upstream:
                     # Brought back if it went while this call waited (it was checked before).
@@ -265,7 +267,7 @@ class TaskCreation(Core):
             if residency.enabled:
                 residency.added(task)
             if recording:
-                data = {"name": task.name, "providerId": md.provider_id}
+                data = {"name": task.name, "providerId": task.metadata.provider_id}
                 batch.add(task, TaskEventType.CREATED, data)
             else:
                 changed[task_id] = task
@@ -273,7 +275,7 @@ class TaskCreation(Core):
             # insertion) may have ended: the check is skipped when every one is in it.
             if upstream and not pending.issuperset(upstream):
                 self._end_from_upstream(batch, task)
-            if not md.status.is_terminal:
+            if not statuses[task_id].is_terminal:
                 pending.add(task_id)
         return batch
 
@@ -286,6 +288,16 @@ class TaskCreation(Core):
     ) -> OrchestratedTask:
         """The reference's alias: ``create_task`` with the sub-agent type as provider id."""
         return await self.create_task(name, description, room_id, sub_agent_type)
+
+
+class _New(NamedTuple):
+    """A task checked and built, with what inserting and storing it reads (kept here rather
+    than read back from the task: 10,000 tasks later, it has left the caches)."""
+
+    id: str
+    task: OrchestratedTask
+    upstream: list[str]
+    room_id: str | None
 
 
 class _Choices:

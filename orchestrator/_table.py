@@ -40,12 +40,11 @@ class TaskTable:
         else:
             self.errors.pop(task_id, None)
 
-    def add_new(self, tasks: list[OrchestratedTask]) -> None:
-        """Put tasks just created in memory (``add`` for each, for tasks that have no error)."""
-        in_memory, statuses = self.tasks, self.statuses
-        for task in tasks:
-            in_memory[task.id] = task
-            statuses[task.id] = task.metadata.status
+    def add_new(self, ids: list[str], tasks: list[OrchestratedTask]) -> None:
+        """Put tasks just created in memory: pending, without an error; ``ids[i]`` is the id of
+        ``tasks[i]``. (Given apart, so that none of the tasks is read again.)"""
+        self.tasks.update(zip(ids, tasks, strict=True))
+        self.statuses.update(dict.fromkeys(ids, TaskStatus.PENDING))
 
     def changed(self, task_id: str, status: TaskStatus, error: str | None) -> None:
         """A task's status changed (and its error, unless ``error`` is None)."""
