@@ -60,7 +60,8 @@ class ProviderTaskExecutionContext(Protocol):
 
     @property
     def upstream_results(self) -> Mapping[str, TaskResult]:
-        """The results of the tasks this one depends on, by task id."""
+        """The results of the tasks this one depends on, by task id (the stored results, not
+        copies: read them, do not change them)."""
         ...
 
     async def append_output(self, text: str) -> None:

@@ -59,12 +59,10 @@ def _clone(model: _M, changes: dict[str, Any]) -> _M:
 
 def _built(model: _M, fields: dict[str, Any]) -> _M:
     """A model of ``model``'s class holding ``fields`` (already valid), set as ``model``'s."""
-    # set(), not .copy(): a task built by fresh_task shares one frozenset, and a copy handed
-    # out must take pydantic's attribute assignment, which adds to its set.
-    return _made(model.__class__, fields, set(model.__pydantic_fields_set__))
+    return _made(model.__class__, fields, model.__pydantic_fields_set__.copy())
 
 
-def _made(cls: type[_M], fields: dict[str, Any], fields_set: set[str] | frozenset[str]) -> _M:
+def _made(cls: type[_M], fields: dict[str, Any], fields_set: set[str]) -> _M:
     built = _new(cls)
     _SET_DICT(built, fields)
     _SET_FIELDS_SET(built, fields_set)
@@ -76,8 +74,9 @@ def _made(cls: type[_M], fields: dict[str, Any], fields_set: set[str] | frozense
 def assign(model: BaseModel, **values: Any) -> None:
     """Set fields of a task in memory (or of a model in one) to values already valid.
 
-    Not pydantic's attribute assignment: a task ``fresh_task`` built shares its set of fields
-    given with every other, and that set is frozen.
+    Not pydantic's attribute assignment, which would add the fields to a set of given fields
+    that a task ``fresh_task`` built shares with every other: a set of the model's own takes its
+    place instead.
     """
     model.__dict__.update(values)
     given = model.__pydantic_fields_set__
@@ -88,10 +87,14 @@ def assign(model: BaseModel, **values: Any) -> None:
 _new = object.__new__
 _TASK_PROTOTYPE = OrchestratedTask(id="prototype", name="prototype")
 _METADATA_PROTOTYPE = OrchestratedTaskMetadata()
-_TASK_GIVEN = frozenset(("id", "name", "description", "tags", "room_id", "world_id", "metadata"))
-"""The fields of a task ``fresh_task`` builds that its constructor would count as given: one
-frozen set shared by every such task (a set each cost 216 bytes and a copy)."""
-_METADATA_GIVEN: dict[tuple[str, ...], frozenset[str]] = {}
+_TASK_GIVEN = {"id", "name", "description", "tags", "room_id", "world_id", "metadata"}
+"""The fields of a task ``fresh_task`` builds that its constructor would count as given: one set
+shared by every such task (a set each cost 216 bytes and a copy). Nothing here adds to it
+(``assign`` gives the model a set of its own), and every copy, made by ``snapshot`` or by
+pydantic (``model_copy``, ``copy``, pickling), gets a set of its own: a copy can be changed
+freely. It is a plain set, not a frozenset, for that reason: copying a frozenset gives the same
+object back, which made the copies refuse attribute assignment."""
+_METADATA_GIVEN: dict[tuple[str, ...], set[str]] = {}
 """The same for metadata, by the fields given (the callers give one or two sets of fields)."""
 
 
@@ -130,6 +133,6 @@ def fresh_task(
     keys = tuple(metadata)
     given = _METADATA_GIVEN.get(keys)
     if given is None:
-        given = _METADATA_GIVEN[keys] = frozenset(keys)
+        given = _METADATA_GIVEN[keys] = set(keys)
     top["metadata"] = _made(OrchestratedTaskMetadata, fields, given)
     return _made(OrchestratedTask, top, _TASK_GIVEN)

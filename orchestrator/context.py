@@ -146,7 +146,11 @@ class TaskContext:
 
     @property
     def upstream_results(self) -> Mapping[str, TaskResult]:
-        """The results of the tasks this one depends on, by task id."""
+        """The results of the tasks this one depends on, by task id.
+
+        These are the results the service keeps, not copies (copying each for every dependent
+        would cost more than most tasks do): read them, do not change them.
+        """
         if self._upstream is None:
             self._upstream = self._service._upstream_results(self._task.id)
         return self._upstream

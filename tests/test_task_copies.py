@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from orchestrator import OrchestratedTask, TaskResult, TaskStatus
+import copy
+import pickle
+
+import pytest
+
+from orchestrator import (
+    AgentOrchestratorPluginOptions,
+    AgentOrchestratorService,
+    MemoryStore,
+    OrchestratedTask,
+    TaskResult,
+    TaskStatus,
+)
 from orchestrator.testing import FunctionProvider
 
 
@@ -94,3 +106,57 @@ async def test_changes_made_by_the_service_count_as_given(make_service):
     assert "progress" in stored.metadata.model_fields_set
     other = await service.create_task("other", "")
     assert "progress" not in other.metadata.model_fields_set
+
+
+async def test_copies_a_memory_store_hands_out_take_attribute_assignment():
+    store = MemoryStore()
+    service = await AgentOrchestratorService.start(store=store, options=_echo())
+    try:
+        task = await service.create_task("t", "")
+
+        loaded = (await store.load_tasks())[0]
+        loaded.name = "changed"
+        loaded.metadata.progress = 5
+        read = store.read_task(task.id)
+        assert read is not None
+        assert read.model_copy(update={"name": "other"}).name == "other"
+
+        stored = await service.get_task(task.id)
+        assert stored.name == "t" and stored.metadata.progress == 0
+    finally:
+        await service.stop()
+
+
+def _echo() -> AgentOrchestratorPluginOptions:
+    return AgentOrchestratorPluginOptions(default_provider_id="echo")
+
+
+_COPIES = {
+    "model_copy": lambda task: task.model_copy(),
+    "deep model_copy": lambda task: task.model_copy(deep=True),
+    "copy.copy": copy.copy,
+    "copy.deepcopy": copy.deepcopy,
+    "pickle": lambda task: pickle.loads(pickle.dumps(task)),
+}
+
+
+@pytest.mark.parametrize("make_copy", list(_COPIES.values()), ids=list(_COPIES))
+async def test_a_store_may_copy_and_change_the_tasks_it_is_given(make_copy):
+    class RedactingStore(MemoryStore):
+        async def put_tasks(self, tasks, events=()):
+            kept = []
+            for task in tasks:
+                kept.append(make_copy(task))
+                kept[-1].description = "<redacted>"
+            self.keep_tasks(kept)
+            return None
+
+    store = RedactingStore()
+    service = await AgentOrchestratorService.start(store=store, options=_echo())
+    try:
+        task = await service.create_task("t", "secret")
+
+        assert store.read_task(task.id).description == "<redacted>"
+        assert (await service.get_task(task.id)).description == "secret"
+    finally:
+        await service.stop()
