@@ -150,7 +150,12 @@ class TaskCreation(Core):
                 raise InvalidTaskError(
                     f"Task id {task_id!r} belongs to a deleted task whose run is still stopping"
                 )
-        new_id = task_id or str(uuid.uuid4())
+        # A str subclass given as an id is stored as a plain str, as validation would store it.
+        new_id = (
+            (task_id if type(task_id) is str else str.__str__(task_id))
+            if task_id
+            else str(uuid.uuid4())
+        )
         options = self.options
         provider = chosen.providers.get(provider_id)
         if provider is None:

@@ -117,3 +117,21 @@ async def test_tasks_made_after_a_failed_task_end_in_the_same_call_through_each_
     assert child.metadata.error == 'Upstream task "root" (root) failed'
     assert grandchild.metadata.status is TaskStatus.FAILED
     assert grandchild.metadata.error == 'Upstream task "child" (child) failed'
+
+
+async def test_an_id_given_as_a_str_subclass_is_stored_as_a_plain_str(make_service):
+    class Id(str):
+        pass
+
+    service = await make_service()
+    fast, slow = await service.create_tasks(
+        [
+            {"name": "fast", "task_id": Id("fast")},
+            {"name": "slow", "task_id": Id("slow"), "retries": 1},
+        ]
+    )
+
+    assert type(fast) is str and type(slow) is str
+    summary = await service.run()
+    assert all(type(task_id) is str for task_id in summary.statuses)
+    assert [type(task.id) for task in await service.get_tasks()] == [str, str]
