@@ -19,7 +19,8 @@
      ├── PluginError                              a plugin failed to load (fatal in strict mode)
      ├── StoreError                               the store file cannot be opened, read or written
      ├── RemoteControlError                       the process owning a store refused or timed out
-     └── TaskCancelledError                       raised in a provider by ``ctx.checkpoint()``
+     ├── TaskCancelledError                       raised in a provider by ``ctx.checkpoint()``
+     └── TaskInterruptedError (also RuntimeError) a task's run was cut short outside the service
 
 ``hookspecs.ProviderError`` is the one a provider raises to fail its task; it is not a
 ``DagorchError`` because providers import only the SDK.
@@ -161,6 +162,22 @@ class PluginError(DagorchError):
 
 class TaskCancelledError(DagorchError):
     """Raised inside a provider by ``ctx.checkpoint()`` once its task is cancelled."""
+
+
+class TaskInterruptedError(DagorchError, RuntimeError):
+    """Raised to whoever waits for a task (``run()``, ``wait_for_task``) whose worker something
+    outside the service cancelled: a provider that cancels its own asyncio task, or an event
+    loop shutting down. The task is left marked running, as a crash leaves it, until it is
+    cancelled, or paused by ``detect_and_pause_interrupted_tasks`` (or by ``stop()``)."""
+
+    def __init__(self, task_id: str, name: str) -> None:
+        super().__init__(
+            f'Task "{name}" ({task_id}) stopped without finishing: something outside the '
+            "orchestrator cancelled its worker (a provider that cancels its own asyncio task "
+            "does this). It is left running: cancel it, or pause it "
+            "(detect_and_pause_interrupted_tasks) and resume it"
+        )
+        self.task_id = task_id
 
 
 class StoreError(DagorchError):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from hookspecs.models import OrchestratedTask, TaskStatus
 from orchestrator._collector import RUNS
 from orchestrator.context import Run
-from orchestrator.errors import ConfigurationError
+from orchestrator.errors import ConfigurationError, TaskInterruptedError
 from orchestrator.runner import CancelRegion, drive, hold_deadline, restore_deadline
 
 if TYPE_CHECKING:
@@ -38,11 +38,13 @@ _COMPLETED, _CANCELLED = TaskStatus.COMPLETED, TaskStatus.CANCELLED
 class _Watch:
     """One ``run()`` call: the tasks it still waits for."""
 
-    __slots__ = ("done", "pending")
+    __slots__ = ("done", "interrupted", "pending")
 
     def __init__(self) -> None:
         self.pending: set[str] = set()
         self.done = asyncio.Event()
+        self.interrupted: TaskInterruptedError | None = None
+        """Set when a task it waits for lost its worker (see ``Scheduler._interrupted``)."""
 
 
 class Scheduler:
@@ -192,6 +194,8 @@ class Scheduler:
                     await watch.done.wait()
         finally:
             self._watches.remove(watch)
+        if watch.interrupted is not None:
+            raise watch.interrupted
         if watch.pending:
             # Ended by stop(), not by every task finishing: as for wait_for_task.
             raise ConfigurationError("The orchestrator stopped before the run finished")
@@ -256,6 +260,23 @@ class Scheduler:
                 pending.discard(task_id)
                 if not pending:
                     watch.done.set()
+
+    def _interrupted(self, task_id: str) -> None:
+        """Something outside the service cancelled the worker running ``task_id``: a provider
+        that cancelled its own asyncio task, or the event loop shutting down. Which of the two
+        cannot be told, so the task is left marked running, as a crash leaves it (failing it
+        would lose a run that recovery can resume), and whoever waits for it, or for a run that
+        includes it, gets ``TaskInterruptedError`` instead of waiting forever."""
+        task = self._svc._tasks.get(task_id)
+        error = TaskInterruptedError(task_id, task.name if task is not None else task_id)
+        fut = self._finished.pop(task_id, None)
+        if fut is not None and not fut.done():
+            fut.set_exception(error)
+            fut.exception()  # retrieved here, so nobody is warned when no one awaited it
+        for watch in self._watches:
+            if task_id in watch.pending:
+                watch.interrupted = error
+                watch.done.set()
 
     def _release(self, task_id: str) -> None:
         left = self._waiting[task_id] - 1
@@ -358,6 +379,12 @@ class Scheduler:
                 run.worker = worker
                 try:
                     await drive(self._svc, run, region)
+                except asyncio.CancelledError:
+                    # The service's own cancels end inside drive; one that gets here came from
+                    # outside (stop() cancelling a stuck worker aside).
+                    if not self._svc._stopping:
+                        self._interrupted(run.task_id)
+                    raise
                 finally:
                     run.finished = True
                     run.close()

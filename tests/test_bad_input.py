@@ -24,6 +24,7 @@ from orchestrator import (
     OrchestratedTaskMetadata,
     TaskEvent,
     TaskEventType,
+    TaskInterruptedError,
     TaskNotFoundError,
     TaskResult,
     TaskStatus,
@@ -399,6 +400,74 @@ async def test_a_provider_whose_call_raises_is_retried_like_one_that_raises_insi
     assert ended.metadata.attempts == 2
     assert "positional argument" in (ended.metadata.error or "")
     assert not (ended.metadata.error or "").startswith("Internal error")
+
+
+async def cancel_own_asyncio_task(task: OrchestratedTask, ctx: Any) -> TaskResult:
+    """A provider with a bug: on a task's first attempt, it cancels the asyncio task it runs in."""
+    if task.name == "rogue" and ctx.attempt == 1:
+        asyncio.current_task().cancel()  # type: ignore[union-attr]
+        await asyncio.sleep(0)
+    return TaskResult(success=True, summary=task.name)
+
+
+def rogue_provider() -> FunctionProvider:
+    return FunctionProvider("self", cancel_own_asyncio_task)
+
+
+async def test_a_provider_that_cancels_its_own_asyncio_task_makes_run_raise_not_hang(
+    make_service,
+):
+    service = await make_service(rogue_provider(), max_concurrency=1)
+    rogue = await service.create_task("rogue", task_id="rogue")
+    later = await service.create_task("later", task_id="later")
+
+    with pytest.raises(TaskInterruptedError) as raised:
+        await asyncio.wait_for(service.run(), 5)
+
+    assert str(raised.value) == (
+        'Task "rogue" (rogue) stopped without finishing: something outside the orchestrator '
+        "cancelled its worker (a provider that cancels its own asyncio task does this). It is "
+        "left running: cancel it, or pause it (detect_and_pause_interrupted_tasks) and resume it"
+    )
+    assert (await service.get_task(rogue.id)).metadata.status is TaskStatus.RUNNING
+    assert (await service.get_task(later.id)).metadata.status is TaskStatus.PENDING
+
+
+async def test_waiting_for_a_task_whose_worker_was_cancelled_raises_not_hangs(make_service):
+    service = await make_service(rogue_provider())
+    rogue = await service.create_task("rogue", task_id="rogue")
+
+    service.start_task_execution(rogue.id)
+    with pytest.raises(TaskInterruptedError, match='Task "rogue" \\(rogue\\) stopped'):
+        await service.wait_for_task(rogue.id, timeout=5)
+
+
+async def test_the_rest_of_the_graph_runs_once_the_interrupted_task_is_cancelled(make_service):
+    service = await make_service(rogue_provider(), max_concurrency=1)
+    rogue = await service.create_task("rogue", task_id="rogue")
+    later = await service.create_task("later", task_id="later")
+    with contextlib.suppress(TaskInterruptedError):
+        await asyncio.wait_for(service.run(), 5)
+
+    await service.cancel_task(rogue.id)
+    summary = await asyncio.wait_for(service.run(), 5)
+
+    assert summary.statuses == {rogue.id: TaskStatus.CANCELLED, later.id: TaskStatus.COMPLETED}
+
+
+async def test_an_interrupted_task_paused_and_resumed_runs_again(make_service):
+    service = await make_service(rogue_provider())
+    rogue = await service.create_task("rogue", task_id="rogue")
+    with contextlib.suppress(TaskInterruptedError):
+        await asyncio.wait_for(service.run(), 5)
+
+    paused = await service.detect_and_pause_interrupted_tasks()
+    await service.resume_task(rogue.id)
+    summary = await asyncio.wait_for(service.run(), 5)
+
+    assert [task.id for task in paused] == [rogue.id]
+    assert summary.statuses == {rogue.id: TaskStatus.COMPLETED}
+    assert (await service.get_task(rogue.id)).metadata.attempts == 2
 
 
 # -- event handlers that raise --------------------------------------------------------------
