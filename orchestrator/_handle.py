@@ -42,7 +42,10 @@ class ExecutionHandle:
 
     def cancel(self) -> bool:
         """Cancel the task; False if it had finished already."""
-        if self.done():
+        # The task's status, not the future's: a task whose worker was cancelled from outside
+        # has its future failed but is still running.
+        task = self._service._tasks.get(self.task_id)
+        if task is None or task.metadata.status.is_terminal:
             return False
         self._service._spawn(self._service.cancel_task(self.task_id))
         return True

@@ -66,6 +66,9 @@ class Scheduler:
         self._idle: deque[asyncio.Future[Run | None]] = deque()
         self._workers: set[asyncio.Task[None]] = set()
         self._pump_due = False
+        self._lost: dict[str, TaskInterruptedError] = {}
+        """Tasks whose worker was cancelled from outside, until their status changes: a later
+        waiter gets the same error instead of waiting forever."""
 
     # -- asking for tasks -------------------------------------------------------------------
 
@@ -153,6 +156,11 @@ class Scheduler:
         fut = self._finished.get(task_id)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
+            lost = self._lost.get(task_id)
+            if lost is not None:
+                fut.set_exception(lost)
+                fut.exception()  # retrieved here, so nobody is warned when no one awaited it
+                return fut
             task = self._svc._tasks.get(task_id)
             # A task missing here was let go to the store: finished and stored long ago.
             if task is None or (
@@ -205,6 +213,8 @@ class Scheduler:
     def status_changed(self, task: OrchestratedTask, old: TaskStatus, new: TaskStatus) -> None:
         """Keep queues and runs in step with a task's new status."""
         task_id = task.id
+        if self._lost:
+            self._lost.pop(task_id, None)
         run = self._runs.get(task_id)
         if run is not None:
             if new is _PAUSED:
@@ -242,6 +252,7 @@ class Scheduler:
     def forget(self, task_id: str) -> None:
         """The task was deleted: stop its run (detached, so the id can be used again) and release
         whoever waits on it."""
+        self._lost.pop(task_id, None)
         self._wanted.discard(task_id)
         self._waiting.pop(task_id, None)
         self._unsettled.discard(task_id)
@@ -269,14 +280,19 @@ class Scheduler:
         includes it, gets ``TaskInterruptedError`` instead of waiting forever."""
         task = self._svc._tasks.get(task_id)
         error = TaskInterruptedError(task_id, task.name if task is not None else task_id)
+        self._lost[task_id] = error
         fut = self._finished.pop(task_id, None)
         if fut is not None and not fut.done():
             fut.set_exception(error)
             fut.exception()  # retrieved here, so nobody is warned when no one awaited it
         for watch in self._watches:
             if task_id in watch.pending:
-                watch.interrupted = error
+                watch.interrupted = watch.interrupted or error
                 watch.done.set()
+
+    def _ended(self, task_id: str) -> bool:
+        status = self._svc._table.statuses.get(task_id)
+        return status is None or status.is_terminal
 
     def _release(self, task_id: str) -> None:
         left = self._waiting[task_id] - 1
@@ -312,6 +328,8 @@ class Scheduler:
             run = self._take()
             if run is None:
                 return
+            while self._idle and self._idle[0].done():
+                self._idle.popleft()  # its worker was cancelled while parked
             if self._idle:
                 self._idle.popleft().set_result(run)
             else:
@@ -380,9 +398,11 @@ class Scheduler:
                 try:
                     await drive(self._svc, run, region)
                 except asyncio.CancelledError:
-                    # The service's own cancels end inside drive; one that gets here came from
-                    # outside (stop() cancelling a stuck worker aside).
-                    if not self._svc._stopping:
+                    # The service's own cancels end inside drive, unless a provider left a
+                    # cancel request on the worker (it caught a cancellation without
+                    # uncancel()), which makes anyio let even our own cancel through: a run the
+                    # service cancelled or ended is not an interruption.
+                    if not (self._svc._stopping or run.cancelled or self._ended(run.task_id)):
                         self._interrupted(run.task_id)
                     raise
                 finally:
@@ -410,7 +430,9 @@ class Scheduler:
         for run in list(self._runs.values()):
             run.cancel_now()
         while self._idle:
-            self._idle.popleft().set_result(None)
+            parked = self._idle.popleft()
+            if not parked.done():
+                parked.set_result(None)
         workers = list(self._workers)
         if workers:
             _, stuck = await asyncio.wait(workers, timeout=5)

@@ -470,6 +470,78 @@ async def test_an_interrupted_task_paused_and_resumed_runs_again(make_service):
     assert (await service.get_task(rogue.id)).metadata.attempts == 2
 
 
+async def test_a_second_wait_for_an_interrupted_task_raises_too(make_service):
+    service = await make_service(rogue_provider())
+    rogue = await service.create_task("rogue", task_id="rogue")
+    service.start_task_execution(rogue.id)
+    with contextlib.suppress(TaskInterruptedError):
+        await service.wait_for_task(rogue.id, timeout=5)
+
+    with pytest.raises(TaskInterruptedError):
+        await service.wait_for_task(rogue.id, timeout=5)
+
+
+async def test_the_handle_of_an_interrupted_task_cancels_it(make_service):
+    service = await make_service(rogue_provider())
+    rogue = await service.create_task("rogue", task_id="rogue")
+    handle = service.start_task_execution(rogue.id)
+    with contextlib.suppress(TaskInterruptedError):
+        await service.wait_for_task(rogue.id, timeout=5)
+
+    cancelled = asyncio.Event()
+    service.on(TaskEventType.CANCELLED, lambda event: cancelled.set())
+
+    assert handle.cancel() is True
+    await asyncio.wait_for(cancelled.wait(), 5)
+
+    assert (await service.get_task(rogue.id)).metadata.status is TaskStatus.CANCELLED
+
+
+async def test_a_cancel_after_a_provider_swallowed_its_own_cancellation_ends_the_run(
+    make_service,
+):
+    started = asyncio.Event()
+
+    async def swallow_then_work(task: OrchestratedTask, ctx: Any) -> TaskResult:
+        asyncio.current_task().cancel()  # type: ignore[union-attr]
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0)  # caught, and no uncancel(): a request is left behind
+        started.set()
+        await asyncio.sleep(5)
+        return TaskResult(success=True)
+
+    service = await make_service(
+        FunctionProvider("swallow", swallow_then_work), cancel_grace_period=0
+    )
+    task = await service.create_task("t", task_id="t")
+    running = asyncio.ensure_future(service.run())
+    await started.wait()
+
+    await service.cancel_task(task.id)
+    summary = await asyncio.wait_for(running, 5)
+
+    assert summary.statuses == {task.id: TaskStatus.CANCELLED}
+
+
+async def test_a_provider_that_cancels_its_own_task_without_awaiting_leaves_later_runs_working(
+    make_service,
+):
+    async def cancel_and_return(task: OrchestratedTask, ctx: Any) -> TaskResult:
+        if task.name == "rogue":
+            asyncio.current_task().cancel()  # type: ignore[union-attr]
+        return TaskResult(success=True, summary=task.name)
+
+    service = await make_service(FunctionProvider("self", cancel_and_return), max_concurrency=1)
+    await service.create_task("rogue", task_id="rogue")
+    await asyncio.wait_for(service.run(), 5)  # the worker dies parked, after the task ended
+
+    await service.create_task("next", task_id="next")
+    summary = await asyncio.wait_for(service.run(), 5)
+    await service.stop()
+
+    assert summary.statuses["next"] is TaskStatus.COMPLETED
+
+
 # -- event handlers that raise --------------------------------------------------------------
 
 
