@@ -402,7 +402,12 @@ class Scheduler:
                     # cancel request on the worker (it caught a cancellation without
                     # uncancel()), which makes anyio let even our own cancel through: a run the
                     # service cancelled or ended is not an interruption.
-                    if not (self._svc._stopping or run.cancelled or self._ended(run.task_id)):
+                    if self._svc._stopping:
+                        raise
+                    if run.cancelled or self._ended(run.task_id):
+                        # This worker ends with the cancellation; another takes the queue.
+                        self._request_pump()
+                    else:
                         self._interrupted(run.task_id)
                     raise
                 finally:

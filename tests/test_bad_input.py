@@ -523,6 +523,34 @@ async def test_a_cancel_after_a_provider_swallowed_its_own_cancellation_ends_the
     assert summary.statuses == {task.id: TaskStatus.CANCELLED}
 
 
+async def test_the_queue_goes_on_when_a_cancel_after_the_grace_period_ends_a_worker(
+    make_service,
+):
+    started = asyncio.Event()
+
+    async def swallow_then_work(task: OrchestratedTask, ctx: Any) -> TaskResult:
+        if task.name == "slow":
+            asyncio.current_task().cancel()  # type: ignore[union-attr]
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0)  # caught, and no uncancel()
+            started.set()
+            await asyncio.sleep(5)
+        return TaskResult(success=True)
+
+    service = await make_service(
+        FunctionProvider("swallow", swallow_then_work), max_concurrency=1, cancel_grace_period=0.01
+    )
+    slow = await service.create_task("slow", task_id="slow")
+    later = await service.create_task("later", task_id="later")
+    running = asyncio.ensure_future(service.run())
+    await started.wait()
+
+    await service.cancel_task(slow.id)
+    summary = await asyncio.wait_for(running, 5)
+
+    assert summary.statuses == {slow.id: TaskStatus.CANCELLED, later.id: TaskStatus.COMPLETED}
+
+
 async def test_a_provider_that_cancels_its_own_task_without_awaiting_leaves_later_runs_working(
     make_service,
 ):
