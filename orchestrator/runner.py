@@ -64,7 +64,7 @@ async def drive(svc: AgentOrchestratorService, run: Run, region: CancelRegion) -
                 return
             outcome: Outcome | None = None
             with region.around(run, svc._stopping):
-                outcome = await _attempt(svc, run, task, provider, attempt)
+                outcome = await _attempt(svc, run, task, provider, attempt, region.cancel_requests)
             reason: str | None
             if outcome is None:
                 result, reason, will_retry = None, "Cancelled", False
@@ -126,7 +126,10 @@ async def _attempt(
     task: OrchestratedTask,
     provider: AgentProvider,
     attempt: int,
+    cancel_requests: int,
 ) -> Outcome:
+    """One provider call; ``cancel_requests`` is how many cancel requests the worker carried
+    when the call's cancel scope was entered (a provider may have left some behind)."""
     ctx = TaskContext(svc, run, task, attempt)
     timeout = task.metadata.timeout
     given = snapshot(task)
@@ -171,7 +174,7 @@ async def _attempt(
     except TaskCancelledError:
         return None, "Cancelled", False
     except anyio.get_cancelled_exc_class():
-        if _cancellation_is_ours(run, timeout_scope):
+        if _cancellation_is_ours(run, timeout_scope, cancel_requests):
             raise
         # The provider let a cancellation of its own escape (it awaited something cancelled);
         # nobody cancelled the run, so this is the provider failing, not the task stopping.
@@ -186,12 +189,18 @@ async def _attempt(
     return outcome, None, True
 
 
-def _cancellation_is_ours(run: Run, timeout_scope: anyio.CancelScope | None) -> bool:
+def _cancellation_is_ours(
+    run: Run, timeout_scope: anyio.CancelScope | None, cancel_requests: int
+) -> bool:
+    # A cancel request on the worker beyond those it carried into the call came from outside
+    # (stop() cancelling a stuck worker, an event loop shutting down); one a provider left
+    # behind on an earlier call is stale, and must not make this provider's own escaped
+    # cancellation look like the worker being stopped.
     scope = run.scope
     current = asyncio.current_task()
     return (
         (scope is not None and scope.cancel_called)
-        or (current is not None and current.cancelling() > 0)
+        or (current is not None and current.cancelling() > cancel_requests)
         or (timeout_scope is not None and timeout_scope.cancel_called)
     )
 
@@ -248,6 +257,11 @@ class CancelRegion:
     def _enter(self) -> anyio.CancelScope:
         self._cancelling = self._worker.cancelling()
         return self._make().__enter__()
+
+    @property
+    def cancel_requests(self) -> int:
+        """The worker's cancel requests when the current scope was entered."""
+        return self._cancelling
 
     def around(self, run: Run, stopping: bool) -> CancelRegion:
         """The cancellable part of ``run`` (cancelled at once if the run already is, or the

@@ -551,6 +551,28 @@ async def test_the_queue_goes_on_when_a_cancel_after_the_grace_period_ends_a_wor
     assert summary.statuses == {slow.id: TaskStatus.CANCELLED, later.id: TaskStatus.COMPLETED}
 
 
+async def test_a_cancel_request_left_by_one_provider_does_not_blame_the_next_task(make_service):
+    async def behave(task: OrchestratedTask, ctx: Any) -> TaskResult:
+        if task.name == "rogue":
+            asyncio.current_task().cancel()  # type: ignore[union-attr]
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0)  # caught, and no uncancel(): a request is left behind
+        if task.name == "next" and ctx.attempt == 1:
+            cancelled = asyncio.get_running_loop().create_future()
+            cancelled.cancel()
+            await cancelled  # its own CancelledError escapes: a provider failure, retried
+        return TaskResult(success=True, summary=task.name)
+
+    service = await make_service(FunctionProvider("p", behave), max_concurrency=1)
+    await service.create_task("rogue", task_id="rogue")
+    await service.create_task("next", task_id="next", retries=1)
+
+    summary = await asyncio.wait_for(service.run(), 5)
+
+    assert summary.statuses == {"rogue": TaskStatus.COMPLETED, "next": TaskStatus.COMPLETED}
+    assert (await service.get_task("next")).metadata.attempts == 2
+
+
 async def test_a_provider_that_cancels_its_own_task_without_awaiting_leaves_later_runs_working(
     make_service,
 ):
