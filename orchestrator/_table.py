@@ -2,7 +2,7 @@
 
 Some passes look at every task but need only its status: ``run()`` listing the unfinished tasks,
 the scheduler wanting a whole graph, the summary a run returns. They read the two small dicts
-here instead of the task objects. At 10,000 tasks the objects (about 4.5 KB each) no longer fit
+here instead of the task objects. At 10,000 tasks the objects (a few kilobytes each) no longer fit
 the CPU's caches, and reading one status through a task and its metadata cost 0.3–1 µs a task
 per pass; the dicts are a few hundred kilobytes.
 
