@@ -30,6 +30,7 @@ import anyio
 
 from hookspecs.models import OrchestratedTask, TaskResult, TaskStatus
 from hookspecs.provider import ProviderError
+from orchestrator.context import TaskFacts
 from orchestrator.errors import TaskCancelledError
 
 _POLL = 0.1
@@ -263,7 +264,7 @@ class _Outbox:
                 self._worker.log_event(self._topic, sent)
 
 
-class WorkerContext:
+class WorkerContext(TaskFacts):
     """The context a provider gets on a worker: reports travel home through the batch's outbox,
     control comes from the executor's record, polled by the batch every 0.1 s."""
 
@@ -296,24 +297,12 @@ class WorkerContext:
     # -- the ProviderTaskExecutionContext protocol -------------------------------------------
 
     @property
-    def task_id(self) -> str:
-        return self._task.id
-
-    @property
     def runtime_agent_id(self) -> str:
         return ""
 
     @property
     def working_directory(self) -> str:
         return self._working_directory
-
-    @property
-    def room_id(self) -> str | None:
-        return self._task.room_id
-
-    @property
-    def world_id(self) -> str | None:
-        return self._task.world_id
 
     @property
     def attempt(self) -> int:

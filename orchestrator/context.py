@@ -96,7 +96,30 @@ class Run:
             self.scope.cancel()
 
 
-class TaskContext:
+class TaskFacts:
+    """What a provider's context reads straight off its task (``_task``): shared by the local
+    context here and the Dask worker's."""
+
+    __slots__ = ()
+    _task: OrchestratedTask
+
+    @property
+    def task_id(self) -> str:
+        """The id of the task being run."""
+        return self._task.id
+
+    @property
+    def room_id(self) -> str | None:
+        """The chat room the task was created from, if any."""
+        return self._task.room_id
+
+    @property
+    def world_id(self) -> str | None:
+        """The world the task belongs to, if any."""
+        return self._task.world_id
+
+
+class TaskContext(TaskFacts):
     """What ``provider.execute_task(task, ctx)`` gets: reporting and control for one attempt.
 
     Reports made after the run ended are ignored, so a provider that lingers cannot change a
@@ -120,11 +143,6 @@ class TaskContext:
         """Which attempt this is, starting at 1."""
 
     @property
-    def task_id(self) -> str:
-        """The id of the task being run."""
-        return self._task.id
-
-    @property
     def runtime_agent_id(self) -> str:
         """The agent id of the host runtime ("" when there is none)."""
         return self._service.agent_id
@@ -133,16 +151,6 @@ class TaskContext:
     def working_directory(self) -> str:
         """The directory the task should work in."""
         return self._task.metadata.working_directory
-
-    @property
-    def room_id(self) -> str | None:
-        """The chat room the task was created from, if any."""
-        return self._task.room_id
-
-    @property
-    def world_id(self) -> str | None:
-        """The world the task belongs to, if any."""
-        return self._task.world_id
 
     @property
     def upstream_results(self) -> Mapping[str, TaskResult]:

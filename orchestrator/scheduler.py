@@ -290,7 +290,8 @@ class Scheduler:
                 watch.interrupted = watch.interrupted or error
                 watch.done.set()
 
-    def _ended(self, task_id: str) -> bool:
+    def _is_finished(self, task_id: str) -> bool:
+        """True when the task is terminal, or no longer in memory."""
         status = self._svc._table.statuses.get(task_id)
         return status is None or status.is_terminal
 
@@ -404,7 +405,7 @@ class Scheduler:
                     # service cancelled or ended is not an interruption.
                     if self._svc._stopping:
                         raise
-                    if run.cancelled or self._ended(run.task_id):
+                    if run.cancelled or self._is_finished(run.task_id):
                         # This worker ends with the cancellation; another takes the queue.
                         self._request_pump()
                     else:
