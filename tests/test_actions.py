@@ -534,6 +534,17 @@ async def test_a_request_about_an_existing_task_does_not_offer_create_task(make_
     assert not CREATE_TASK.validate(text, service)
 
 
+@pytest.mark.parametrize(
+    "text", ["abort the build task", "find the fix task", "show the build task"]
+)
+async def test_a_verb_no_control_action_answers_leaves_create_task_offered(make_service, text):
+    # As in the reference: no other action matches these, so the request is not dropped.
+    service = await make_service()
+
+    assert CREATE_TASK.validate(text, service)
+    assert [a.name for a in ACTIONS if a.validate(text, service)] == ["CREATE_TASK"]
+
+
 # -- each room has its own current task (the reference had one for every room) --------------
 
 

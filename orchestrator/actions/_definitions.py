@@ -97,10 +97,13 @@ def _none_to(verb: str, request: ActionRequest) -> ActionReply:
 # -- CREATE_TASK ----------------------------------------------------------------------------
 
 
-_CONTROL_VERBS = (
-    *("pause", "stop", "halt", "resume", "restart", "continue", "cancel", "delete"),
-    *("remove", "abort", "switch", "select", "search", "find", "list", "show"),
-)
+_PAUSE_VERBS = ("pause", "stop", "halt")
+_RESUME_VERBS = ("resume", "restart", "continue")
+_CANCEL_VERBS = ("cancel", "delete", "remove")
+_SWITCH_VERBS = ("switch",)
+_CONTROL_VERBS = (*_PAUSE_VERBS, *_RESUME_VERBS, *_CANCEL_VERBS, *_SWITCH_VERBS)
+"""The verbs of the actions that control a task that exists: the same tuples their matchers
+use, so that CREATE_TASK stands aside exactly when one of them would answer."""
 
 
 _CREATE_VERBS = ("implement", "build", "create", "develop", "refactor", "fix", "add")
@@ -248,7 +251,7 @@ async def _search(service: TaskService, request: ActionRequest) -> Result:
 
 def _asks_to_switch(text: str) -> bool:
     return has_phrase(text, "switch to task", "select task") or (
-        has_word(text, "task") and has_verb(text, "switch")
+        has_word(text, "task") and has_verb(text, *_SWITCH_VERBS)
     )
 
 
@@ -349,7 +352,7 @@ PAUSE_TASK = TaskAction(
     name="PAUSE_TASK",
     similes=("STOP_TASK", "HALT_TASK"),
     description="Pause a running task.",
-    matches=lambda text: has_verb(text, "pause", "stop", "halt") and has_word(text, "task"),
+    matches=lambda text: has_verb(text, *_PAUSE_VERBS) and has_word(text, "task"),
     handler=_pause,
 )
 """Pause the matching (or current) task; the reply names the downstream tasks it holds."""
@@ -358,7 +361,7 @@ RESUME_TASK = TaskAction(
     name="RESUME_TASK",
     similes=("CONTINUE_TASK", "RESTART_TASK", "RUN_TASK"),
     description="Resume a paused task.",
-    matches=lambda text: has_word(text, "task") and has_verb(text, "resume", "restart", "continue"),
+    matches=lambda text: has_word(text, "task") and has_verb(text, *_RESUME_VERBS),
     handler=_resume,
 )
 """Resume the matching (or current) paused task; a finished task is refused, never re-run."""
@@ -367,7 +370,7 @@ CANCEL_TASK = TaskAction(
     name="CANCEL_TASK",
     similes=("DELETE_TASK", "REMOVE_TASK", "ABORT_TASK"),
     description="Cancel a task.",
-    matches=lambda text: has_verb(text, "cancel", "delete", "remove") and has_word(text, "task"),
+    matches=lambda text: has_verb(text, *_CANCEL_VERBS) and has_word(text, "task"),
     handler=_cancel,
 )
 """Cancel the matching (or current) task; the reply names the downstream tasks cancelled too."""
