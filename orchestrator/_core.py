@@ -137,9 +137,6 @@ class Core:
         self._table = TaskTable()
         self._tasks = self._table.tasks
         """The tasks in memory by id (changed only through ``_table``)."""
-        self._marked_running: dict[str, None] = {}
-        """Ids of the tasks in memory whose status is running, in the order they started (kept
-        by ``_transition`` and ``_take_in``), so that ``stop()`` need not look at every task."""
         self._residency = Residency(self, enabled=getattr(store, "keeps_copies", False) is True)
         self._scheduler = Scheduler(cast("AgentOrchestratorService", self))
         self._current_task_id: str | None = None
@@ -204,7 +201,6 @@ class Core:
             await self._let_go_of_lease()
             await self._store.close()
             self._table.clear()
-            self._marked_running.clear()
             self._residency.clear()
             self._graph = TaskGraph()
             self._current_task_id = None
@@ -268,8 +264,6 @@ class Core:
         for task in stored:
             self._table.add(task)
             self._graph.add_task(task.id)
-            if task.metadata.status is _RUNNING:
-                self._marked_running[task.id] = None
         for task in stored:
             for dep in task.metadata.depends_on:
                 if dep in self._tasks:
@@ -358,12 +352,8 @@ class Core:
             batch.ended.append(task_id)
             if self._residency.enabled:
                 self._residency.finished(task_id)
-        elif new is _RUNNING:
-            self._marked_running[task_id] = None
-            if md.started_at is None:
-                fields["started_at"] = now_ms()
-        if old is _RUNNING:
-            self._marked_running.pop(task_id, None)
+        elif new is _RUNNING and md.started_at is None:
+            fields["started_at"] = now_ms()
         if error is not None:
             fields["error"] = error
         self._table.changed(task_id, new, error)

@@ -116,11 +116,11 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
             await self._scheduler.stop()
             await self._executor.stop()
             batch = Batch()
-            for task_id in list(self._marked_running):
-                task = self._tasks.get(task_id)
-                if task is not None and task.metadata.status is TaskStatus.RUNNING:
-                    self._transition(batch, task, Trigger.PAUSE)
-                    self._append_lines(batch, task, "Paused due to shutdown.")
+            running = TaskStatus.RUNNING
+            for task_id in [t for t, status in self._table.statuses.items() if status is running]:
+                task = self._tasks[task_id]
+                self._transition(batch, task, Trigger.PAUSE)
+                self._append_lines(batch, task, "Paused due to shutdown.")
             await self._flush(batch)
             if self._behind is not None:
                 await self._behind.drained()
@@ -445,7 +445,6 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         deleted = self._table.discard(task_id)
         if deleted is not None:
             self._residency.removed(deleted)
-        self._marked_running.pop(task_id, None)
         self._scheduler.forget(task_id)
         self._handles.pop(task_id, None)
         if self._behind is not None:
