@@ -144,7 +144,7 @@ class TaskCreation(Core):
         if task_id is not None:
             if not isinstance(task_id, str) or not task_id.strip():
                 raise InvalidTaskError("Task id must be a non-empty string (field: task_id)")
-            if task_id in self._tasks or task_id in self._residency.gone or task_id in pending:
+            if self._knows(task_id) or task_id in pending:
                 raise DuplicateTaskError(task_id)
             if self._scheduler.run_of(task_id) is not None:
                 raise InvalidTaskError(

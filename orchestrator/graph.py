@@ -55,13 +55,11 @@ class TaskGraph:
             graph.add_edge(dep, task_id)
 
     def add_checked_task(self, task_id: str, upstream: Iterable[str]) -> None:
-        """``add_task`` for a caller that has already checked ``upstream``: every id in it is a
-        node and none is repeated (task creation checks them on its own, with better errors)."""
+        """``add_task`` for a caller that has already checked everything: ``task_id`` is not a
+        node yet, every id in ``upstream`` is one, and none is repeated (task creation checks
+        them on its own, with better errors)."""
         graph = self._g
         succ = self._succ
-        if task_id in succ:
-            graph.add_edges_from((dep, task_id) for dep in upstream)
-            return
         # A new node: networkx's own adjacency dicts are written as DiGraph.add_node and
         # add_edge write them, for a third of their cost (they check again what the caller
         # checked, and clear networkx's cache once per edge).

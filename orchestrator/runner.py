@@ -298,13 +298,8 @@ class CancelRegion:
         self.scope = self._enter()
         return bool(swallowed)
 
-    def close(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
+    def close(self) -> None:
         """Leave the scope for good (the worker is ending)."""
         scope, self.scope = self.scope, None
         if scope is not None:
-            scope.__exit__(exc_type, exc, tb)
+            scope.__exit__(None, None, None)

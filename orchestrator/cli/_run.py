@@ -226,11 +226,8 @@ async def run_pipeline(pipeline: Pipeline, args: argparse.Namespace, console: Co
     )
     started = time.monotonic()
     stopping = anyio.CancelScope()
-    interrupted = False
 
     def on_signal() -> None:
-        nonlocal interrupted
-        interrupted = True
         stopping.cancel()
         # A second Ctrl-C while the run stops is Python's own again: it breaks off at once.
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -274,16 +271,16 @@ async def run_pipeline(pipeline: Pipeline, args: argparse.Namespace, console: Co
     tasks = [stored.get(task_id) for task_id in run.task_ids]
     elapsed = time.monotonic() - started
     if args.json:
-        print(json.dumps(_report(run, store, tasks, elapsed, interrupted), indent=2))
+        print(json.dumps(_report(run, store, tasks, elapsed, stopping.cancel_called), indent=2))
     else:
         for task in tasks:
             if task is not None:
                 view.rows[task.id].update(task)
         if not live:
             console.print(view.render())
-        summary = printable(_summary_line(run, tasks, elapsed, interrupted))
+        summary = printable(_summary_line(run, tasks, elapsed, stopping.cancel_called))
         console.print(summary, markup=False, soft_wrap=True)
-    if interrupted:
+    if stopping.cancel_called:
         return EXIT_INTERRUPTED
     ok = all(t is not None and t.metadata.status.value == "completed" for t in tasks)
     return EXIT_OK if ok else EXIT_FAILED
