@@ -31,7 +31,12 @@ from orchestrator._commits import WriteBehind
 from orchestrator._handle import ExecutionHandle
 from orchestrator._inbox import LeaseKeeper, take_lease
 from orchestrator._residency import Residency
-from orchestrator._selection import RoomSelections
+from orchestrator._selection import (
+    CURRENT_BY_ROOM_KEY,
+    CURRENT_TASK_KEY,
+    RoomSelections,
+    rooms_from,
+)
 from orchestrator._table import TaskTable
 from orchestrator.config import AgentOrchestratorPluginOptions, get_configured_options
 from orchestrator.errors import ConfigurationError, TaskNotFoundError
@@ -51,9 +56,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("dagorch.service")
 
-CURRENT_TASK_KEY = "current_task_id"
-CURRENT_BY_ROOM_KEY = "current_task_by_room"
-"""The selected task of each room that has one, as a JSON object (room id -> task id)."""
 
 _STATUS_EVENTS = {
     TaskStatus.PENDING: TaskEventType.PROGRESS,
@@ -246,11 +248,7 @@ class Core:
         if isinstance(current, str) and current in self._tasks:
             self._current_task_id = current
         by_room = await self._store.get_value(CURRENT_BY_ROOM_KEY)
-        if isinstance(by_room, dict):
-            self._current_by_room = {
-                str(room): task_id if isinstance(task_id, str) and self._knows(task_id) else None
-                for room, task_id in by_room.items()
-            }
+        self._current_by_room = rooms_from(by_room, self._knows)
         await self._store.prune_events(self.options.event_log_limit)
         if self.options.recovery != "none":
             await self._recover_interrupted(

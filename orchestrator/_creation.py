@@ -15,7 +15,8 @@ from hookspecs.models import OrchestratedTask, OrchestratedTaskMetadata, TaskEve
 from hookspecs.provider import AgentProvider
 from orchestrator._batch import Batch
 from orchestrator._collector import collections_paused
-from orchestrator._core import CURRENT_BY_ROOM_KEY, CURRENT_TASK_KEY, Core
+from orchestrator._core import Core
+from orchestrator._selection import CURRENT_BY_ROOM_KEY, CURRENT_TASK_KEY
 from orchestrator._snapshot import fresh_task, snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import (

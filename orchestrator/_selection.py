@@ -10,8 +10,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hookspecs.models import OrchestratedTask
+from orchestrator.store import Store
+
+CURRENT_TASK_KEY = "current_task_id"
+"""Where the store keeps the last selection made anywhere."""
+CURRENT_BY_ROOM_KEY = "current_task_by_room"
+"""Where the store keeps each room's own selection, as a JSON object (room id -> task id)."""
+
 RoomSelections = dict[str, str | None]
 """Each room's own selection; None for a room whose selection was cleared."""
+
+
+def rooms_from(stored: object, exists: Callable[[str], bool]) -> RoomSelections:
+    """The rooms' selections as read from ``CURRENT_BY_ROOM_KEY``: an id that is not a string,
+    or that ``exists`` refuses, reads as a cleared selection."""
+    if not isinstance(stored, dict):
+        return {}
+    return {
+        str(room): task_id if isinstance(task_id, str) and exists(task_id) else None
+        for room, task_id in stored.items()
+    }
+
+
+def room_of(task: OrchestratedTask | None) -> str | bool | None:
+    """What ``current_in`` and ``select_in`` want to know of a task: its room, or False when
+    it does not exist."""
+    return False if task is None else task.room_id
+
+
+async def store_selections(
+    store: Store, shared: str | None, rooms: RoomSelections, room_id: str | None
+) -> None:
+    """Write the shared selection, and the rooms' when the change was a room's."""
+    await store.set_value(CURRENT_TASK_KEY, shared)
+    if room_id is not None:
+        await store.set_value(CURRENT_BY_ROOM_KEY, dict(rooms))
 
 
 def current_in(
@@ -46,8 +80,10 @@ def select_in(
     """
     if room_id is None:
         return task_id
-    previous = current_in(shared, rooms, room_id, room_of)
-    rooms[room_id] = task_id
     if task_id is not None:
+        rooms[room_id] = task_id
         return task_id
+    # Only a clear needs what the room saw (reading it may read a task back from the store).
+    previous = current_in(shared, rooms, room_id, room_of)
+    rooms[room_id] = None
     return None if shared == previous else shared

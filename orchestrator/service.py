@@ -26,9 +26,15 @@ from hookspecs.provider import AgentProvider
 from orchestrator import _inbox as inbox
 from orchestrator._batch import Batch
 from orchestrator._control import TaskControl
-from orchestrator._core import CURRENT_BY_ROOM_KEY, CURRENT_TASK_KEY
 from orchestrator._creation import TaskCreation
-from orchestrator._selection import current_in, select_in
+from orchestrator._selection import (
+    CURRENT_BY_ROOM_KEY,
+    CURRENT_TASK_KEY,
+    current_in,
+    room_of,
+    select_in,
+    store_selections,
+)
 from orchestrator._snapshot import assign, snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import (
@@ -179,8 +185,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         return current_in(self._current_task_id, self._current_by_room, room_id, self._room_of)
 
     def _room_of(self, task_id: str) -> str | bool | None:
-        task = self._peek(task_id)
-        return False if task is None else task.room_id
+        return room_of(self._peek(task_id))
 
     def set_current_task(self, task_id: str | None, room_id: str | None = None) -> None:
         """Select a task (None clears the selection), for ``room_id`` when given; emits
@@ -207,9 +212,7 @@ class AgentOrchestratorService(TaskCreation, TaskControl):
         )
 
     async def _store_current_task(self, task_id: str | None, room_id: str | None = None) -> None:
-        await self._store.set_value(CURRENT_TASK_KEY, self._current_task_id)
-        if room_id is not None:
-            await self._store.set_value(CURRENT_BY_ROOM_KEY, dict(self._current_by_room))
+        await store_selections(self._store, self._current_task_id, self._current_by_room, room_id)
         batch = Batch()
         if task_id:
             batch.events.append((TaskEventType.PROGRESS, task_id, {"selected": True}))

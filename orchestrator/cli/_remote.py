@@ -15,8 +15,16 @@ from typing import Any, Self
 import networkx as nx
 
 from hookspecs.models import OrchestratedTask, TaskStep
-from orchestrator._core import CURRENT_BY_ROOM_KEY, CURRENT_TASK_KEY
-from orchestrator._selection import RoomSelections, current_in, select_in
+from orchestrator._selection import (
+    CURRENT_BY_ROOM_KEY,
+    CURRENT_TASK_KEY,
+    RoomSelections,
+    current_in,
+    room_of,
+    rooms_from,
+    select_in,
+    store_selections,
+)
 from orchestrator.errors import RemoteControlError
 from orchestrator.remote import RemoteControl
 from orchestrator.views import rank_tasks
@@ -62,11 +70,8 @@ class RemoteTasks:
         current = await self.store.get_value(CURRENT_TASK_KEY)
         self._current = current if isinstance(current, str) else None
         by_room = await self.store.get_value(CURRENT_BY_ROOM_KEY)
-        self._by_room = (
-            {str(room): task if isinstance(task, str) else None for room, task in by_room.items()}
-            if isinstance(by_room, dict)
-            else {}
-        )
+        # Every id is kept: tasks the owner made since this view read its own may be selected.
+        self._by_room = rooms_from(by_room, lambda _: True)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -97,8 +102,7 @@ class RemoteTasks:
         return current_in(self._current, self._by_room, room_id, self._room_of)
 
     def _room_of(self, task_id: str) -> str | bool | None:
-        task = self._tasks.get(task_id)
-        return False if task is None else task.room_id
+        return room_of(self._tasks.get(task_id))
 
     def get_downstream(self, task_id: str) -> list[str]:
         graph: nx.DiGraph[str] = nx.DiGraph()
@@ -132,9 +136,7 @@ class RemoteTasks:
     async def select_task(self, task_id: str | None, room_id: str | None = None) -> None:
         await self._read_selections()  # as last committed, not as first read
         self._current = select_in(self._current, self._by_room, task_id, room_id, self._room_of)
-        await self.store.set_value(CURRENT_TASK_KEY, self._current)
-        if room_id is not None:
-            await self.store.set_value(CURRENT_BY_ROOM_KEY, dict(self._by_room))
+        await store_selections(self.store, self._current, self._by_room, room_id)
 
     # -- what only the owning process can do ---------------------------------------------------
 
