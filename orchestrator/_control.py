@@ -96,8 +96,8 @@ class TaskControl(RunHooks):
         """Raise if any of these tasks is marked running without a run of this service: a crash
         left it so and ``recovery="none"`` leaves it to the host, so nothing would ever end it
         and whoever waited for it would wait forever."""
-        tasks = self._tasks
-        _refuse_stuck([t for t in task_ids if self._left_running(t, tasks[t].metadata.status)])
+        statuses = self._table.statuses
+        _refuse_stuck([t for t in task_ids if self._left_running(t, statuses[t])])
 
     def _left_running(self, task_id: str, status: TaskStatus) -> bool:
         """True when the task is marked running without a run of this service."""
@@ -168,18 +168,17 @@ class TaskControl(RunHooks):
         if isinstance(depends_on_id, str):
             self._lookup(depends_on_id)  # back into the graph if it was let go
         self._graph.check_dependency(task_id, depends_on_id, lambda t: self._tasks[t].name)
-        if self._scheduler.wants(task_id):
+        needed: list[str] = []
+        upstream = self._tasks[depends_on_id]
+        if self._scheduler.wants(task_id) and not upstream.metadata.status.is_terminal:
             # The new upstream task (and what it needs) will be wanted: refused first if a
             # crash left one of them running, as start_task_execution refuses it.
-            upstream = self._tasks[depends_on_id]
-            if not upstream.metadata.status.is_terminal:
-                self._refuse_left_running(
-                    [*self._scheduler.unwanted_ancestors(depends_on_id), depends_on_id]
-                )
+            needed = [*self._scheduler.unwanted_ancestors(depends_on_id), depends_on_id]
+            self._refuse_left_running(needed)
         self._graph.add_dependency(task_id, depends_on_id)
         self._residency.linked(task_id, depends_on_id)
         task.metadata.depends_on.append(depends_on_id)
-        self._scheduler.dependency_added(task_id, self._tasks[depends_on_id])
+        self._scheduler.dependency_added(task_id, upstream, needed)
         batch = Batch()
         batch.add(task, TaskEventType.MESSAGE, {"dependsOn": list(task.metadata.depends_on)})
         self._end_from_upstream(batch, task)

@@ -97,13 +97,14 @@ class Scheduler:
                 ready.append(task_id)
         self._request_pump()
 
-    def dependency_added(self, task_id: str, upstream: OrchestratedTask) -> None:
-        """A wanted task got a new upstream task: it waits for it too, and the upstream task
-        (with what it needs) is wanted as well."""
+    def dependency_added(self, task_id: str, upstream: OrchestratedTask, needed: list[str]) -> None:
+        """A wanted task got a new upstream task: it waits for it too, and ``needed`` (the
+        upstream task and what it needs that is not wanted yet, as ``unwanted_ancestors`` gave
+        them to the caller's check) is wanted as well."""
         if task_id not in self._wanted or upstream.metadata.status is _COMPLETED:
             return
         self._waiting[task_id] = self._waiting.get(task_id, 0) + 1
-        self.want([*self.unwanted_ancestors(upstream.id), upstream.id])
+        self.want(needed)
 
     def unwanted_ancestors(self, task_id: str) -> list[str]:
         """The unfinished tasks ``task_id`` depends on, directly or not, that are not wanted yet,
@@ -113,7 +114,7 @@ class Scheduler:
         (a task is only ever wanted with its unfinished ancestors), so wanting every task of a
         deep graph one by one (``dagorch run`` does) stays linear instead of quadratic.
         """
-        tasks, wanted = self._svc._tasks, self._wanted
+        statuses, wanted = self._svc._table.statuses, self._wanted
         upstream = self._svc._graph.upstream
         found: set[str] = set()
         stack = [task_id]
@@ -121,8 +122,8 @@ class Scheduler:
             for up in upstream(stack.pop()):
                 if up in found or up in wanted:
                     continue
-                task = tasks.get(up)
-                if task is None or task.metadata.status.is_terminal:
+                status = statuses.get(up)
+                if status is None or status.is_terminal:
                     continue
                 found.add(up)
                 stack.append(up)
