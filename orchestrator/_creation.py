@@ -5,6 +5,7 @@ A mixin of ``AgentOrchestratorService``.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -345,17 +346,7 @@ def _task_ids(given: str | Iterable[str], field: str) -> list[str]:
 
 
 _SPEC_ORDER = (
-    "name",
-    "description",
-    "room_id",
-    "provider_id",
-    "depends_on",
-    "task_id",
-    "retries",
-    "timeout",
-    "params",
-    "tags",
-    "working_directory",
+    *(name for name in inspect.signature(TaskCreation.create_task).parameters if name != "self"),
     "world_id",
 )
 _SPEC_FIELDS = frozenset(_SPEC_ORDER)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 
 import pytest
 
@@ -63,8 +64,38 @@ async def test_one_bad_spec_stores_nothing_and_the_error_names_it(make_service, 
 async def test_a_spec_with_an_unknown_field_is_refused_naming_it(make_service):
     service = await make_service()
 
-    with pytest.raises(ValueError, match=r"tasks\[0\]: .*'colour'"):
+    with pytest.raises(ValueError) as refused:
         await service.create_tasks([{"name": "a", "colour": "red"}])
+
+    assert str(refused.value) == (
+        "tasks[0]: unknown field 'colour' (known: name, description, room_id, provider_id, "
+        "depends_on, task_id, retries, timeout, params, tags, working_directory, world_id)"
+    )
+
+
+async def test_a_spec_takes_every_argument_create_task_takes(make_service):
+    service = await make_service()
+    spec = {
+        "name": "all",
+        "description": "every field",
+        "room_id": "room",
+        "provider_id": "ok",
+        "depends_on": [],
+        "task_id": "all",
+        "retries": 1,
+        "timeout": 5.0,
+        "params": {"k": "v"},
+        "tags": ["t"],
+        "working_directory": "/tmp",
+    }
+    assert set(spec) == set(inspect.signature(service.create_task).parameters)
+
+    await service.create_tasks([spec])
+
+    task = await service.get_task("all")
+    assert (task.description, task.room_id, task.tags) == ("every field", "room", ["t"])
+    md = task.metadata
+    assert (md.retries, md.timeout, md.params, md.working_directory) == (1, 5.0, {"k": "v"}, "/tmp")
 
 
 async def test_a_batch_created_after_a_run_runs_in_the_next_one(make_service):
