@@ -18,7 +18,7 @@ from orchestrator._batch import Batch
 from orchestrator._collector import collections_paused
 from orchestrator._core import Core
 from orchestrator._selection import CURRENT_BY_ROOM_KEY, CURRENT_TASK_KEY
-from orchestrator._snapshot import fresh_task, snapshot
+from orchestrator._snapshot import TaskMold, snapshot
 from orchestrator.config import AgentOrchestratorPluginOptions
 from orchestrator.errors import (
     DagorchError,
@@ -181,23 +181,8 @@ class TaskCreation(Core):
         )
         try:
             if simple:
-                task = fresh_task(
-                    new_id,
-                    name,
-                    description,
-                    list(DEFAULT_TAGS),
-                    room_id,
-                    world_id,
-                    {
-                        "depends_on": upstream,
-                        "working_directory": chosen.working_directory(),
-                        "provider_id": provider.id,
-                        "sub_agent_type": provider.id,
-                        "provider_label": provider.label,
-                        "created_at": now,
-                        "user_status_updated_at": now,
-                        "retries": options.default_retries,
-                    },
+                task = chosen.mold(provider).task(
+                    new_id, name, description, list(DEFAULT_TAGS), room_id, world_id, upstream
                 )
                 return _New(new_id, task, upstream, room_id)
             task = OrchestratedTask(
@@ -309,26 +294,45 @@ class _New(NamedTuple):
 
 class _Choices:
     """What one create call decides once for all its tasks: the provider for each provider id
-    asked for, and the working directory of tasks that name none."""
+    asked for, the working directory of tasks that name none, and the molds that build tasks
+    needing no validation."""
 
-    __slots__ = ("_directory", "_options", "now", "providers", "simple_defaults")
+    __slots__ = ("_directory", "_molds", "_options", "now", "providers", "simple_defaults")
 
     def __init__(self, options: AgentOrchestratorPluginOptions, now: int) -> None:
         self._options = options
         self._directory: str | None = None
+        self._molds: dict[str, TaskMold] = {}
         self.providers: dict[str | None, AgentProvider] = {}
         self.now = now
         """The creation time of every task of the call (epoch ms)."""
         self.simple_defaults = (
             type(options.default_retries) is int and options.default_timeout is None
         )
-        """True when the options' defaults need no validation (see ``fresh_task``)."""
+        """True when the options' defaults need no validation (see ``TaskMold``)."""
 
     def working_directory(self) -> str:
         """``options.get_working_directory()``, called once per create call."""
         if self._directory is None:
             self._directory = self._options.get_working_directory()
         return self._directory
+
+    def mold(self, provider: AgentProvider) -> TaskMold:
+        """The mold of the call's tasks that run on ``provider`` with the options' defaults."""
+        mold = self._molds.get(provider.id)
+        if mold is None:
+            mold = self._molds[provider.id] = TaskMold(
+                {
+                    "working_directory": self.working_directory(),
+                    "provider_id": provider.id,
+                    "sub_agent_type": provider.id,
+                    "provider_label": provider.label,
+                    "created_at": self.now,
+                    "user_status_updated_at": self.now,
+                    "retries": self._options.default_retries,
+                }
+            )
+        return mold
 
 
 def _task_ids(given: str | Iterable[str], field: str) -> list[str]:

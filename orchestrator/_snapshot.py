@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from hookspecs.models import OrchestratedTask, OrchestratedTaskMetadata
 
-__all__ = ["assign", "fresh_task", "snapshot"]
+__all__ = ["TaskMold", "assign", "snapshot"]
 
 
 def snapshot(task: OrchestratedTask) -> OrchestratedTask:
@@ -75,7 +75,7 @@ def assign(model: BaseModel, **values: Any) -> None:
     """Set fields of a task in memory (or of a model in one) to values already valid.
 
     Not pydantic's attribute assignment, which would add the fields to a set of given fields
-    that a task ``fresh_task`` built shares with every other: a set of the model's own takes its
+    that a task ``TaskMold`` built shares with every other: a set of the model's own takes its
     place instead.
     """
     model.__dict__.update(values)
@@ -88,14 +88,12 @@ _new = object.__new__
 _TASK_PROTOTYPE = OrchestratedTask(id="prototype", name="prototype")
 _METADATA_PROTOTYPE = OrchestratedTaskMetadata()
 _TASK_GIVEN = {"id", "name", "description", "tags", "room_id", "world_id", "metadata"}
-"""The fields of a task ``fresh_task`` builds that its constructor would count as given: one set
+"""The fields of a task ``TaskMold`` builds that its constructor would count as given: one set
 shared by every such task (a set each cost 216 bytes and a copy). Nothing here adds to it
 (``assign`` gives the model a set of its own), and every copy, made by ``snapshot`` or by
 pydantic (``model_copy``, ``copy``, pickling), gets a set of its own: a copy can be changed
 freely. It is a plain set, not a frozenset, for that reason: copying a frozenset gives the same
 object back, which made the copies refuse attribute assignment."""
-_METADATA_GIVEN: dict[tuple[str, ...], set[str]] = {}
-"""The same for metadata, by the fields given (the callers give one or two sets of fields)."""
 
 
 class _SharedKeys:
@@ -117,41 +115,55 @@ of it is as small. Writing fields already there keeps the sharing. (An interpret
 key-sharing dicts makes ordinary copies.)"""
 
 
-def fresh_task(
-    task_id: str,
-    name: str,
-    description: str,
-    tags: list[str],
-    room_id: str | None,
-    world_id: str | None,
-    metadata: dict[str, Any],
-) -> OrchestratedTask:
-    """A new task from values the caller has already checked: plain strings, ints and timestamps.
+class TaskMold:
+    """Builds new tasks that share the values of their metadata but for their dependencies.
 
-    ``metadata`` holds the metadata fields that differ from their defaults (kept, not copied).
-    The task equals ``OrchestratedTask(...)`` with the same values, at a fraction of the cost;
-    values that need pydantic's validation must go through the model's constructor instead.
+    A create call makes one for each provider its tasks use: the values those tasks share
+    (provider, working directory, creation time, retries) are written once, into a metadata dict
+    each task's is copied from, instead of once per task. Give it only values the caller has
+    already checked: plain strings, ints and timestamps. Each task it builds equals
+    ``OrchestratedTask(...)`` with the same values, at a fraction of the cost; values that need
+    pydantic's validation must go through the model's constructor instead.
     """
-    fields = _METADATA_FIELDS.copy()
-    fields["output"] = []
-    fields["steps"] = []
-    fields["files_created"] = []
-    fields["files_modified"] = []
-    fields["depends_on"] = []
-    fields["params"] = {}
-    fields["extra"] = {}
-    fields.update(metadata)
-    top = _TASK_PROTOTYPE.__dict__.copy()
-    top["id"] = task_id
-    top["name"] = name
-    top["description"] = description
-    top["tags"] = tags
-    top["room_id"] = room_id
-    top["world_id"] = world_id
-    top["extra"] = {}
-    keys = tuple(metadata)
-    given = _METADATA_GIVEN.get(keys)
-    if given is None:
-        given = _METADATA_GIVEN[keys] = set(keys)
-    top["metadata"] = _made(OrchestratedTaskMetadata, fields, given)
-    return _made(OrchestratedTask, top, _TASK_GIVEN)
+
+    __slots__ = ("_fields", "_given")
+
+    def __init__(self, metadata: dict[str, Any]) -> None:
+        """``metadata``: the metadata fields, other than ``depends_on``, that differ from their
+        defaults."""
+        fields = _METADATA_FIELDS.copy()
+        fields.update(metadata)  # fields already there: the copies still share their keys
+        self._fields = fields
+        self._given = {*metadata, "depends_on"}
+        """The metadata fields a constructor would count as given: one set shared by every task
+        built here (see ``_TASK_GIVEN``)."""
+
+    def task(
+        self,
+        task_id: str,
+        name: str,
+        description: str,
+        tags: list[str],
+        room_id: str | None,
+        world_id: str | None,
+        depends_on: list[str],
+    ) -> OrchestratedTask:
+        """A new task; ``tags`` and ``depends_on`` are kept, not copied."""
+        fields = self._fields.copy()
+        fields["output"] = []
+        fields["steps"] = []
+        fields["files_created"] = []
+        fields["files_modified"] = []
+        fields["depends_on"] = depends_on
+        fields["params"] = {}
+        fields["extra"] = {}
+        top = _TASK_PROTOTYPE.__dict__.copy()
+        top["id"] = task_id
+        top["name"] = name
+        top["description"] = description
+        top["tags"] = tags
+        top["room_id"] = room_id
+        top["world_id"] = world_id
+        top["extra"] = {}
+        top["metadata"] = _made(OrchestratedTaskMetadata, fields, self._given)
+        return _made(OrchestratedTask, top, _TASK_GIVEN)
