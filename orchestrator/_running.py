@@ -95,6 +95,7 @@ class RunHooks(Core):
         next_status(task.id, md.status, trigger)  # refused here, before any field changes
         fields = md.__dict__
         fields["result"] = result
+        self._table.finished_with(task.id, result)
         fields["files_created"] = list(result.files_created)
         fields["files_modified"] = list(result.files_modified)
         failure = None if trigger is _COMPLETE else (error or result.error or "Failed")
@@ -135,9 +136,12 @@ class RunHooks(Core):
         return None
 
     def _upstream_results(self, task_id: str) -> dict[str, TaskResult]:
+        # Read off the table: the upstream tasks themselves finished long ago, and have left the
+        # CPU's caches (a task that runs has every upstream task in memory: see _residency).
+        kept = self._table.results
         results: dict[str, TaskResult] = {}
         for up in self._graph.upstream(task_id):
-            result = self._tasks[up].metadata.result
+            result = kept.get(up)
             if result is not None:
                 results[up] = result
         return results
