@@ -14,23 +14,25 @@ __all__ = ["TaskMold", "assign", "snapshot"]
 
 def snapshot(task: OrchestratedTask) -> OrchestratedTask:
     """A copy of ``task`` that shares nothing mutable with it."""
-    # Field by field on copies of the models' dicts: every provider call is handed one.
-    md = task.metadata
+    # Field by field on copies of the models' dicts (read as dicts: a model's attribute lookup
+    # walks its class first), since every provider call is handed one.
+    top = task.__dict__.copy()
+    md = top["metadata"]
     fields = md.__dict__.copy()
-    fields["output"] = md.output[:]
-    steps = md.steps
+    fields["output"] = fields["output"][:]
+    steps = fields["steps"]
     fields["steps"] = [_clone(s, {"extra": copy.deepcopy(s.extra)}) for s in steps] if steps else []
-    fields["depends_on"] = md.depends_on[:]
-    fields["files_created"] = md.files_created[:]
-    fields["files_modified"] = md.files_modified[:]
-    fields["params"] = copy.deepcopy(md.params) if md.params else {}
-    fields["extra"] = copy.deepcopy(md.extra) if md.extra else {}
-    result = md.result
+    fields["depends_on"] = fields["depends_on"][:]
+    fields["files_created"] = fields["files_created"][:]
+    fields["files_modified"] = fields["files_modified"][:]
+    params, extra, result = fields["params"], fields["extra"], fields["result"]
+    fields["params"] = copy.deepcopy(params) if params else {}
+    fields["extra"] = copy.deepcopy(extra) if extra else {}
     if result is not None:
         fields["result"] = result.model_copy(deep=True)
-    top = task.__dict__.copy()
-    top["tags"] = task.tags[:]
-    top["extra"] = copy.deepcopy(task.extra) if task.extra else {}
+    top["tags"] = top["tags"][:]
+    extra = top["extra"]
+    top["extra"] = copy.deepcopy(extra) if extra else {}
     top["metadata"] = _built(md, fields)
     return _built(task, top)
 
