@@ -118,7 +118,7 @@ class Core:
                 self._spawn,
             )
         )
-        self._bus = EventBus()
+        self._bus = EventBus(logged=self._store_logs_events)
         self._keep_now: KeepTasks | None = (
             _keep_tasks_of(store)
             if self._behind is None and not self._store_suspends and not self._store_logs_events
@@ -355,7 +355,7 @@ class Core:
         if error is not None:
             fields["error"] = error
         self._table.changed(task_id, new, error)
-        if self._records_events:
+        if self._bus.recording:
             if data is None:
                 data = {"status": new.value}
                 if error is not None:
@@ -370,11 +370,6 @@ class Core:
             for down in self._graph.descendants(task_id):
                 self._end_from_upstream(batch, self._tasks[down], propagate=False)
         return True
-
-    @property
-    def _records_events(self) -> bool:
-        """True when events must be built: somebody listens, or the store logs them."""
-        return self._store_logs_events or self._bus.has_listeners
 
     def _has_dependents(self, task_id: str) -> bool:
         return next(self._graph.downstream(task_id), None) is not None
@@ -406,7 +401,7 @@ class Core:
         output.extend(lines)
         if len(output) > OUTPUT_LINES_KEPT:
             del output[: len(output) - OUTPUT_LINES_KEPT]
-        if self._records_events:
+        if self._bus.recording:
             batch.add(task, TaskEventType.OUTPUT, {"output": lines})
         else:
             batch.tasks[task.id] = task

@@ -242,7 +242,7 @@ class TaskCreation(Core):
     def _insert_tasks(self, made: list[_New]) -> Batch:
         """Add checked tasks to the graph and to memory; the batch that stores them."""
         batch = Batch()
-        recording = self._records_events
+        recording = self._bus.recording
         pending: set[str] = set()
         residency, graph, changed = self._residency, self._graph, batch.tasks
         statuses = self._table.statuses

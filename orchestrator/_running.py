@@ -101,7 +101,7 @@ class RunHooks(Core):
         failure = None if trigger is _COMPLETE else (error or result.error or "Failed")
         data = (
             {"success": result.success, "summary": result.summary, "error": result.error}
-            if self._records_events
+            if self._bus.recording
             else None
         )
         self._transition(batch, task, trigger, error=failure, data=data)

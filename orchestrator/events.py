@@ -74,7 +74,7 @@ class EventStream(_Subscription):
         self._send: MemoryObjectSendStream[TaskEvent] = send
         self._receive: MemoryObjectReceiveStream[TaskEvent] = receive
         bus._streams.append(self)
-        bus.has_listeners = True
+        bus._listeners_changed()
 
     def _offer(self, event: TaskEvent) -> None:
         try:
@@ -218,26 +218,33 @@ class EventBus:
     Async handlers are awaited in order. When nobody listens, no event object is built.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, logged: bool = False) -> None:
+        """``logged``: the store logs every event, so events are built even when nobody
+        listens."""
         self._handlers: dict[str, list[EventHandler]] = {}
         self._streams: list[EventStream] = []
         self.seq = 0
         self._delivering: dict[asyncio.Task[Any] | None, deque[TaskEvent]] = {}
         """Per task delivering events: the events its handlers' changes raised meanwhile."""
+        self._logged = logged
         self.has_listeners = False
         """True when an emitted event would reach anybody (kept up to date by every change of
         handlers or streams: it is read several times per task on the hot path)."""
+        self.recording = logged
+        """True when events must be built: somebody listens, or the store logs them (kept up to
+        date as ``has_listeners`` is, and read as often)."""
         self.handler_timeout = 1.0
         """Seconds an async handler may take before it is cut off (a slow handler must not
         hold up the orchestrator)."""
 
     def _listeners_changed(self) -> None:
         self.has_listeners = bool(self._handlers) or bool(self._streams)
+        self.recording = self.has_listeners or self._logged
 
     def on(self, event: str | TaskEventType, handler: EventHandler) -> None:
         """Call ``handler`` for events named ``event``, or for all events when it is ``"task"``."""
         self._handlers.setdefault(_key(event), []).append(handler)
-        self.has_listeners = True
+        self._listeners_changed()
 
     def off(self, event: str | TaskEventType, handler: EventHandler) -> None:
         """Remove a handler added with ``on``; removing one that is not there does nothing."""
