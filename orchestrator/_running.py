@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("dagorch.service")
 
-_PENDING, _COMPLETED = TaskStatus.PENDING, TaskStatus.COMPLETED
+_PENDING = TaskStatus.PENDING
 _COMPLETE, _FAIL = Trigger.COMPLETE, Trigger.FAIL
 
 
@@ -32,12 +32,11 @@ class RunHooks(Core):
         pending, an upstream task not completed, the service stopping). Not a coroutine, since
         most writes need no await."""
         md = task.metadata
-        if md.status is not _PENDING or self._stopping:
+        # Runs are made for wanted tasks only, and the scheduler counts a wanted task's upstream
+        # tasks that have not completed: a count here means a dependency added since the run
+        # was made.
+        if md.status is not _PENDING or self._stopping or self._scheduler.is_blocked(task.id):
             return None
-        statuses = self._table.statuses
-        for up in self._graph.upstream(task.id):
-            if statuses[up] is not _COMPLETED:
-                return None
         batch = Batch()
         self._transition(batch, task, Trigger.START)
         run.started = True

@@ -144,6 +144,10 @@ class Scheduler:
                 self._ready.appendleft(task_id)
                 self._request_pump()
 
+    def is_blocked(self, task_id: str) -> bool:
+        """True when a wanted task waits for upstream tasks that have not completed."""
+        return task_id in self._waiting
+
     def wants(self, task_id: str) -> bool:
         """True when ``task_id`` is wanted (asked for and not finished)."""
         return task_id in self._wanted
