@@ -83,6 +83,17 @@ def test_each_run_gets_its_own_run_id_on_the_same_store():
     assert report(str(HELLO))["run"] == "hello-2"
 
 
+def test_a_run_reports_its_own_tasks_as_stored_beside_earlier_runs():
+    first = report(str(HELLO))
+    second = report(str(HELLO))
+
+    assert [row["task_id"] for row in second["tasks"]] == [
+        row["task_id"].replace("hello-1/", "hello-2/") for row in first["tasks"]
+    ]
+    assert second["counts"] == {"completed": 5}
+    assert {row["status"] for row in second["tasks"]} == {"completed"}
+
+
 def test_a_failed_task_exits_1_and_its_dependents_never_run(tmp_path):
     path = write(
         tmp_path,

@@ -267,8 +267,7 @@ async def run_pipeline(pipeline: Pipeline, args: argparse.Namespace, console: Co
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-    stored = await _read_all(store)
-    tasks = [stored.get(task_id) for task_id in run.task_ids]
+    tasks = await _read_run(store, run.task_ids)
     elapsed = time.monotonic() - started
     if args.json:
         print(json.dumps(_report(run, store, tasks, elapsed, stopping.cancel_called), indent=2))
@@ -348,14 +347,16 @@ def _line_printer(view: RunView, console: Console) -> Any:
     return on_event
 
 
-async def _read_all(store: Path) -> dict[str, Any]:
+async def _read_run(store: Path, task_ids: list[str]) -> list[Any]:
+    """The run's tasks as stored (None for one that is not), in the order given."""
     from orchestrator.store import SqliteStore
 
-    # Read back from the file the run committed to: the report is what was stored.
+    # Read back from the file the run committed to: the report is what was stored. Only the
+    # run's own tasks are read: a store that many runs wrote holds far more.
     reader = SqliteStore(store)
     await reader.open()
     try:
-        return {task.id: task for task in await reader.load_tasks()}
+        return [reader.read_task(task_id) for task_id in task_ids]
     finally:
         await reader.close()
 
