@@ -94,10 +94,12 @@ class TaskGraph:
         """Add the edge ``depends_on_id -> task_id``; call ``check_dependency`` first."""
         self._g.add_edge(depends_on_id, task_id)
 
-    def remove_dependency(self, task_id: str, depends_on_id: str) -> None:
-        """Remove the edge if it exists."""
-        if self._g.has_edge(depends_on_id, task_id):
-            self._g.remove_edge(depends_on_id, task_id)
+    def remove_dependency(self, task_id: str, depends_on_id: str) -> bool:
+        """Remove the edge if it exists; whether it did."""
+        if not self._g.has_edge(depends_on_id, task_id):
+            return False
+        self._g.remove_edge(depends_on_id, task_id)
+        return True
 
     def remove_task(self, task_id: str, is_finished: Callable[[str], bool]) -> None:
         """Remove a node; refused while a dependent that is not finished waits on it."""

@@ -321,3 +321,47 @@ async def test_starting_every_task_of_a_chain_in_turn_wants_each_task_once(
     # Each call stops at the task before, already wanted: not the whole chain above it again.
     assert wanted == ids
     assert all(not handle.done() for handle in handles)
+
+
+@pytest.mark.parametrize(
+    ("stored", "removed"),
+    [(["U1", "U2", "ghost"], ["ghost"]), (["U1", "U1", "U2"], ["U1", "U1"])],
+    ids=["an id missing at load", "an id listed twice"],
+)
+async def test_removing_a_stored_dependency_the_graph_lacks_never_starts_the_task_early(
+    make_service, stored, removed
+):
+    # A store written by another tool or by hand may list dependencies the graph never got.
+    seen: list[dict[str, str]] = []
+
+    async def record(task: OrchestratedTask, ctx) -> TaskResult:
+        ups = [await service.get_task(up) for up in service.get_dependencies(task.id)]
+        seen.append({up.id: up.metadata.status.value for up in ups if up is not None})
+        return TaskResult(success=True)
+
+    first = await make_service(GatedProvider(), FunctionProvider("rec", record))
+    for name in ("U1", "U2"):
+        await first.create_task(name, task_id=name)
+    await first.create_task("T", task_id="T", provider_id="rec", depends_on=["U1", "U2"])
+    await first.stop()
+    store = first.store
+    await store.open()
+    task = next(t for t in await store.load_tasks() if t.id == "T")
+    task.metadata.depends_on = stored
+    await store.put_tasks([task])
+    await store.close()
+
+    gated = GatedProvider()
+    service = await make_service(gated, FunctionProvider("rec", record), store=store)
+    if "ghost" in stored:
+        await service.create_task("ghost", task_id="ghost")
+    service.start_task_execution("T")
+    await gated.started.wait()
+    for up in removed:
+        await service.remove_dependency("T", up)
+    gated.release()
+    with anyio.fail_after(5):
+        done = await service.wait_for_task("T")
+
+    assert done.metadata.status is TaskStatus.COMPLETED
+    assert seen == [{up: "completed" for up in service.get_dependencies("T")}]
