@@ -12,7 +12,7 @@ from orchestrator._batch import Batch
 from orchestrator._core import Core
 from orchestrator._snapshot import assign
 from orchestrator.errors import UnknownProviderError
-from orchestrator.lifecycle import Trigger, next_status
+from orchestrator.lifecycle import Trigger
 
 if TYPE_CHECKING:
     from orchestrator.context import Run
@@ -90,20 +90,20 @@ class RunHooks(Core):
         self, batch: Batch, task: OrchestratedTask, result: TaskResult, error: str | None = None
     ) -> None:
         trigger = _COMPLETE if result.success and error is None else _FAIL
-        md = task.metadata
-        next_status(task.id, md.status, trigger)  # refused here, before any field changes
-        fields = md.__dict__
-        fields["result"] = result
-        self._table.finished_with(task.id, result)
-        fields["files_created"] = list(result.files_created)
-        fields["files_modified"] = list(result.files_modified)
         failure = None if trigger is _COMPLETE else (error or result.error or "Failed")
         data = (
             {"success": result.success, "summary": result.summary, "error": result.error}
             if self._bus.recording
             else None
         )
+        # Refused, if at all, before any change. The fields below are set before anything reads
+        # them: what the transition releases runs later, and the batch is written later still.
         self._transition(batch, task, trigger, error=failure, data=data)
+        fields = task.metadata.__dict__
+        fields["result"] = result
+        self._table.finished_with(task.id, result)
+        fields["files_created"] = list(result.files_created)
+        fields["files_modified"] = list(result.files_modified)
 
     async def _fail_after_internal_error(self, task_id: str, exc: Exception) -> None:
         task = self._tasks.get(task_id)
