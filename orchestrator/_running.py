@@ -102,8 +102,12 @@ class RunHooks(Core):
         fields = task.metadata.__dict__
         fields["result"] = result
         self._table.finished_with(task.id, result)
-        fields["files_created"] = list(result.files_created)
-        fields["files_modified"] = list(result.files_modified)
+        # Copies of the result's lists; when both sides are empty (nearly always: only a result
+        # sets these, as the task ends) the task keeps its own empty list.
+        if result.files_created or fields["files_created"]:
+            fields["files_created"] = list(result.files_created)
+        if result.files_modified or fields["files_modified"]:
+            fields["files_modified"] = list(result.files_modified)
 
     async def _fail_after_internal_error(self, task_id: str, exc: Exception) -> None:
         task = self._tasks.get(task_id)
