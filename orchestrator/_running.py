@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dagorch.service")
 
 _PENDING = TaskStatus.PENDING
-_COMPLETE, _FAIL = Trigger.COMPLETE, Trigger.FAIL
+_START, _COMPLETE, _FAIL = Trigger.START, Trigger.COMPLETE, Trigger.FAIL
 
 
 class RunHooks(Core):
@@ -38,7 +38,7 @@ class RunHooks(Core):
         if md.status is not _PENDING or self._stopping or self._scheduler.is_blocked(task.id):
             return None
         batch = Batch()
-        self._transition(batch, task, Trigger.START)
+        self._transition(batch, task, _START)
         run.started = True
         md.__dict__["attempts"] = md.attempts + 1
         self._keep_lines(
