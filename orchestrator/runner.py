@@ -68,7 +68,7 @@ async def drive(svc: AgentOrchestratorService, run: Run, region: CancelRegion) -
                 return
             outcome: Outcome | None = None
             with region.around(run, svc._stopping):
-                outcome = await _attempt(svc, run, task, provider, attempt, region.cancel_requests)
+                outcome = await _attempt(svc, run, task, provider, attempt, region)
             reason: str | None
             if outcome is None:
                 result, reason, will_retry = None, "Cancelled", False
@@ -130,10 +130,9 @@ async def _attempt(
     task: OrchestratedTask,
     provider: AgentProvider,
     attempt: int,
-    cancel_requests: int,
+    region: CancelRegion,
 ) -> Outcome:
-    """One provider call; ``cancel_requests`` is how many cancel requests the worker carried
-    when the call's cancel scope was entered (a provider may have left some behind)."""
+    """One provider call, inside ``region`` (``region.around(run)``)."""
     ctx = TaskContext(svc, run, task, attempt)
     timeout = task.metadata.timeout
     given = snapshot(task)
@@ -178,7 +177,9 @@ async def _attempt(
     except TaskCancelledError:
         return None, "Cancelled", False
     except anyio.get_cancelled_exc_class():
-        if _cancellation_is_ours(run, timeout_scope, cancel_requests):
+        # The cancel requests the worker carried when the call's scope was entered (a provider
+        # may have left some behind): the region keeps that count until the call ends.
+        if _cancellation_is_ours(run, timeout_scope, region.cancel_requests):
             raise
         # The provider let a cancellation of its own escape (it awaited something cancelled);
         # nobody cancelled the run, so this is the provider failing, not the task stopping.
