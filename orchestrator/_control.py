@@ -190,13 +190,7 @@ class TaskControl(RunHooks):
         task = self._require(task_id)
         if depends_on_id not in task.metadata.depends_on:
             return
-        had_edge = self._graph.remove_dependency(task_id, depends_on_id)
-        task.metadata.depends_on.remove(depends_on_id)
-        upstream = self._tasks.get(depends_on_id)
-        # A stored task may list a dependency the graph lacks (an id listed twice, or one that
-        # did not exist when the task was loaded): the scheduler never counted it.
-        if had_edge and upstream is not None:
-            self._scheduler.dependency_removed(task_id, upstream)
+        self._drop_dependency(task, depends_on_id)
         batch = Batch()
         batch.add(task, TaskEventType.MESSAGE, {"dependsOn": list(task.metadata.depends_on)})
         await self._flush(batch)

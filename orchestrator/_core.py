@@ -390,6 +390,16 @@ class Core:
                 self._transition(batch, task, trigger, error=error, propagate=propagate)
                 return
 
+    def _drop_dependency(self, task: OrchestratedTask, depends_on_id: str) -> None:
+        """Take ``depends_on_id`` (listed) out of the task's dependencies, in memory."""
+        had_edge = self._graph.remove_dependency(task.id, depends_on_id)
+        task.metadata.depends_on.remove(depends_on_id)
+        upstream = self._tasks.get(depends_on_id)
+        # A stored task may list a dependency the graph lacks (an id listed twice, or one that
+        # did not exist when the task was loaded): the scheduler never counted it.
+        if had_edge and upstream is not None:
+            self._scheduler.dependency_removed(task.id, upstream)
+
     def _append_lines(self, batch: Batch, task: OrchestratedTask, text: str) -> None:
         lines = [line for line in str(text).split("\n") if line.strip()]
         if not lines:

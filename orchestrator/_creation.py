@@ -218,6 +218,13 @@ class TaskCreation(Core):
             # The store refused them, so they are not created: take them back out (newest
             # first). A cancellation is not a refusal: the write may well have committed.
             for new in reversed(made):
+                # Tasks made to depend on it while the write was under way (add_dependency, a
+                # concurrent create) no longer do: it never came to be. Their next write stores
+                # the change.
+                for down in list(self._graph.downstream(new.id)):
+                    dependent = self._tasks.get(down)
+                    if dependent is not None and new.id in dependent.metadata.depends_on:
+                        self._drop_dependency(dependent, new.id)
                 if self._table.discard(new.id) is not None:
                     self._residency.removed(new.task)
                 self._graph.remove_task(new.id, lambda _: True)

@@ -15,7 +15,7 @@ from processes import alive
 
 from hookspecs import hookimpl
 from orchestrator import SqliteStore, TaskResult, TaskStatus
-from orchestrator.testing import FunctionProvider, succeed
+from orchestrator.testing import FunctionProvider, GatedProvider, succeed
 
 
 async def test_a_flood_of_a_million_output_lines_keeps_memory_bounded_and_the_last_lines(
@@ -144,6 +144,42 @@ async def test_a_failed_store_write_fails_that_call_and_keeps_what_was_stored(
     assert (await service.get_task(first.id)).metadata.status is TaskStatus.COMPLETED
     assert (await service.get_task(third.id)).metadata.status is TaskStatus.COMPLETED
     assert [t.name for t in await service.get_tasks()] == ["first", "third"]
+
+
+async def test_a_dependency_on_a_task_whose_creation_the_store_refuses_is_dropped(
+    make_service, store_kind
+):
+    gated = GatedProvider()
+    service = await make_service(FunctionProvider("ok", succeed), gated)
+    await service.create_task("G", task_id="G", provider_id="gated")
+    await service.create_task("X", task_id="X", depends_on=["G"])
+    service.start_task_execution("X")
+    await gated.started.wait()
+    store, real = service.store, service.store.put_tasks
+    writing, refuse = asyncio.Event(), asyncio.Event()
+
+    async def refusing_u(tasks: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(task.id == "U" for task in tasks):
+            writing.set()
+            await refuse.wait()
+            raise OSError(28, "No space left on device")
+        return await real(tasks, *args, **kwargs)
+
+    store.put_tasks = refusing_u  # type: ignore[method-assign]
+    creating = asyncio.ensure_future(service.create_task("U", task_id="U"))
+    await writing.wait()
+    await service.add_dependency("X", "U")  # while U's write is under way
+    refuse.set()
+    with pytest.raises(OSError, match="No space left"):
+        await creating
+    del store.put_tasks  # the store's own again
+
+    assert service.get_dependencies("X") == ["G"]
+    gated.release()
+    with anyio.fail_after(5):
+        done = await service.wait_for_task("X")
+    assert done.metadata.status is TaskStatus.COMPLETED
+    assert await service.get_task("U") is None
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite"])
