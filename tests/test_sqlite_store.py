@@ -211,3 +211,25 @@ async def test_services_of_two_agents_in_one_process_each_own_a_default_file(_da
         "agent-agent-one.db",
         "agent-agent-two.db",
     ]
+
+
+async def test_read_tasks_gives_each_asked_task_in_order_and_none_for_a_missing_one(tmp_path):
+    path = tmp_path / "s.db"
+    service = await started(path)
+    ids = await service.create_tasks({"name": f"t{i}", "task_id": f"t{i}"} for i in range(1200))
+    await service.stop()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        asked = ["t1199", "missing", *ids[:1000]]
+        got = store.read_tasks(asked)
+        alone = store.read_task("t1199")
+    finally:
+        await store.close()
+
+    assert [task.id if task is not None else None for task in got] == [
+        "t1199",
+        None,
+        *ids[:1000],
+    ]
+    assert got[0] == alone

@@ -351,12 +351,13 @@ async def _read_run(store: Path, task_ids: list[str]) -> list[Any]:
     """The run's tasks as stored (None for one that is not), in the order given."""
     from orchestrator.store import SqliteStore
 
-    # Read back from the file the run committed to: the report is what was stored. Only the
-    # run's own tasks are read: a store that many runs wrote holds far more.
+    # Read back from the file the run committed to: the report is what was stored, as one
+    # committed state. Only the run's own tasks are read: a store that many runs wrote holds far
+    # more.
     reader = SqliteStore(store)
     await reader.open()
     try:
-        return [reader.read_task(task_id) for task_id in task_ids]
+        return reader.read_tasks(task_ids)
     finally:
         await reader.close()
 

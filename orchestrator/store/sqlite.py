@@ -34,6 +34,11 @@ DEFAULT_FILE_NAME = "dagorch.db"
 """The database file's name inside the dagorch home folder."""
 
 
+_IDS_PER_QUERY = 500
+"""Ids bound in one ``IN (...)`` query (SQLite allows 32,766 variables; smaller keeps each
+statement short)."""
+
+
 def default_store_path(agent_id: str = "") -> Path:
     """``$DAGORCH_HOME/dagorch.db``, or ``.dagorch/dagorch.db`` in the current folder.
 
@@ -83,6 +88,30 @@ class SqliteStore(SqliteWriter):
         except sqlite3.Error as exc:
             raise StoreError(self.path, describe_database_error(exc)) from exc
         return None if row is None else OrchestratedTask.from_dict(json.loads(row[0]))
+
+    def read_tasks(self, task_ids: Sequence[str]) -> list[OrchestratedTask | None]:
+        """Several tasks as one committed state of the file (each None when it is not there),
+        in the order given: ``read_task`` for each would see any write made in between."""
+        docs: dict[str, str] = {}
+        reader = self._reader()
+        try:
+            reader.execute("BEGIN")
+            try:
+                for start in range(0, len(task_ids), _IDS_PER_QUERY):
+                    chunk = list(task_ids[start : start + _IDS_PER_QUERY])
+                    marks = ",".join("?" * len(chunk))
+                    query = f"SELECT id, doc FROM tasks WHERE id IN ({marks})"
+                    docs.update(reader.execute(query, chunk).fetchall())
+            finally:
+                reader.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(self.path, describe_database_error(exc)) from exc
+        return [
+            None
+            if (doc := docs.get(task_id)) is None
+            else OrchestratedTask.from_dict(json.loads(doc))
+            for task_id in task_ids
+        ]
 
     async def put_tasks(
         self, tasks: Sequence[OrchestratedTask], events: Sequence[EventRecord] = ()
