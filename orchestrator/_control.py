@@ -155,7 +155,10 @@ class TaskControl(RunHooks):
         """Make ``task_id`` wait for ``depends_on_id``; refused if it would close a cycle."""
         await self._ensure_open()
         task = self._require(task_id)
-        if depends_on_id in task.metadata.depends_on:
+        # The graph, not the list: a stored list may name a task that did not exist when it was
+        # loaded (a creation refused after the dependency was made), which a task of that id
+        # made since does not satisfy.
+        if isinstance(depends_on_id, str) and self._graph.has_dependency(task_id, depends_on_id):
             return
         if task.metadata.status not in (
             TaskStatus.PENDING,
@@ -177,7 +180,8 @@ class TaskControl(RunHooks):
             self._refuse_left_running(needed)
         self._graph.add_dependency(task_id, depends_on_id)
         self._residency.linked(task_id, depends_on_id)
-        task.metadata.depends_on.append(depends_on_id)
+        if depends_on_id not in task.metadata.depends_on:
+            task.metadata.depends_on.append(depends_on_id)
         self._scheduler.dependency_added(task_id, upstream, needed)
         batch = Batch()
         batch.add(task, TaskEventType.MESSAGE, {"dependsOn": list(task.metadata.depends_on)})

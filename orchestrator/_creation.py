@@ -6,6 +6,7 @@ A mixin of ``AgentOrchestratorService``.
 from __future__ import annotations
 
 import inspect
+import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -27,6 +28,8 @@ from orchestrator.errors import (
     UnknownDependencyError,
 )
 from orchestrator.views import DEFAULT_TAGS
+
+logger = logging.getLogger("dagorch.service")
 
 
 class TaskCreation(Core):
@@ -217,18 +220,24 @@ class TaskCreation(Core):
         except Exception:
             # The store refused them, so they are not created: take them back out (newest
             # first). A cancellation is not a refusal: the write may well have committed.
+            refused = {new.id for new in made}
+            changed = Batch()
             for new in reversed(made):
                 # Tasks made to depend on it while the write was under way (add_dependency, a
-                # concurrent create) no longer do: it never came to be. Their next write stores
-                # the change.
+                # concurrent create) no longer do: it was not created.
                 for down in list(self._graph.downstream(new.id)):
                     dependent = self._tasks.get(down)
                     if dependent is not None and new.id in dependent.metadata.depends_on:
                         self._drop_dependency(dependent, new.id)
+                        if down not in refused:
+                            deps = list(dependent.metadata.depends_on)
+                            changed.add(dependent, TaskEventType.MESSAGE, {"dependsOn": deps})
                 if self._table.discard(new.id) is not None:
                     self._residency.removed(new.task)
                 self._graph.remove_task(new.id, lambda _: True)
                 self._scheduler.forget(new.id)
+            if changed.tasks:
+                await self._store_dropped_dependencies(changed)
             raise
         if self._current_task_id is None and made:
             self._current_task_id = made[0].id
@@ -245,6 +254,14 @@ class TaskCreation(Core):
             await self._store.set_value(CURRENT_BY_ROOM_KEY, dict(rooms))
         if self._scheduler.auto_wanting():
             self._scheduler.want([new.id for new in made])
+
+    async def _store_dropped_dependencies(self, batch: Batch) -> None:
+        """Store the tasks whose dependencies a refused creation dropped, if the store takes
+        them now (its refusal is what the caller hears of; this one is only logged)."""
+        try:
+            await self._flush(batch)
+        except Exception:
+            logger.exception("Could not store the dependencies dropped by a refused creation")
 
     def _insert_tasks(self, made: list[_New]) -> Batch:
         """Add checked tasks to the graph and to memory; the batch that stores them."""

@@ -94,9 +94,13 @@ class TaskGraph:
         """Add the edge ``depends_on_id -> task_id``; call ``check_dependency`` first."""
         self._g.add_edge(depends_on_id, task_id)
 
+    def has_dependency(self, task_id: str, depends_on_id: str) -> bool:
+        """True when the edge ``depends_on_id -> task_id`` exists."""
+        return self._g.has_edge(depends_on_id, task_id)
+
     def remove_dependency(self, task_id: str, depends_on_id: str) -> bool:
         """Remove the edge if it exists; whether it did."""
-        if not self._g.has_edge(depends_on_id, task_id):
+        if not self.has_dependency(task_id, depends_on_id):
             return False
         self._g.remove_edge(depends_on_id, task_id)
         return True

@@ -365,3 +365,22 @@ async def test_removing_a_stored_dependency_the_graph_lacks_never_starts_the_tas
 
     assert done.metadata.status is TaskStatus.COMPLETED
     assert seen == [{up: "completed" for up in service.get_dependencies("T")}]
+
+
+async def test_a_stored_dependency_on_a_missing_task_is_not_met_by_a_task_made_later(make_service):
+    first = await make_service()
+    await first.create_task("D", task_id="D")
+    await first.stop()
+    store = first.store
+    await store.open()
+    task = next(t for t in await store.load_tasks() if t.id == "D")
+    task.metadata.depends_on = ["U"]  # a task that does not exist
+    await store.put_tasks([task])
+    await store.close()
+
+    service = await make_service(store=store)
+    await service.create_task("U", task_id="U")
+    await service.add_dependency("D", "U")
+
+    assert service.get_dependents("U") == ["D"]
+    assert service.get_dependencies("D") == ["U"]

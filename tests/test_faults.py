@@ -182,6 +182,33 @@ async def test_a_dependency_on_a_task_whose_creation_the_store_refuses_is_droppe
     assert await service.get_task("U") is None
 
 
+async def test_the_dependencies_a_refused_creation_drops_are_stored(make_service, store_kind):
+    service = await make_service()
+    await service.create_task("X", task_id="X")
+    store, real = service.store, service.store.put_tasks
+    writing, refuse = asyncio.Event(), asyncio.Event()
+
+    async def refusing_u(tasks: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(task.id == "U" for task in tasks):
+            writing.set()
+            await refuse.wait()
+            raise OSError(28, "No space left on device")
+        return await real(tasks, *args, **kwargs)
+
+    store.put_tasks = refusing_u  # type: ignore[method-assign]
+    creating = asyncio.ensure_future(service.create_task("U", task_id="U"))
+    await writing.wait()
+    await service.add_dependency("X", "U")
+    refuse.set()
+    with pytest.raises(OSError, match="No space left"):
+        await creating
+    del store.put_tasks
+    await service.stop()
+
+    again = await make_service(store=store)
+    assert again.get_dependencies("X") == []
+
+
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_a_write_the_disk_refuses_mid_run_is_logged_and_the_run_goes_on(
     make_service, tmp_path, caplog
