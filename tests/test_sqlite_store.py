@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,32 @@ async def test_read_tasks_gives_each_asked_task_in_order_and_none_for_a_missing_
         *ids[:1000],
     ]
     assert got[0] == alone
+
+
+async def test_threads_sharing_a_store_read_tasks_at_once_without_clashing(tmp_path):
+    path = tmp_path / "s.db"
+    service = await started(path)
+    ids = await service.create_tasks({"name": f"t{i}", "task_id": f"t{i}"} for i in range(600))
+    await service.stop()
+    store = SqliteStore(path)
+    await store.open()
+    errors: list[Exception] = []
+
+    def read_many() -> None:
+        for _ in range(40):
+            try:
+                assert [task.id for task in store.read_tasks(ids)] == ids
+                assert store.read_task("t0") is not None
+            except Exception as exc:  # collected: an assertion in a thread would be lost
+                errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=read_many) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        await store.close()
+
+    assert errors == []

@@ -46,6 +46,9 @@ class SqliteWriter:
         self._fence_token: str | None = None
         """Once this store's service owns the file, writes commit only while it still does."""
         self._read_connection: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
+        """Held while the read connection is used: callers on several threads share it, and a
+        read transaction must not take in another thread's statements."""
 
     async def open(self) -> None:
         """Check the file (refusing one that is not ours), create or migrate it, start writing."""

@@ -81,9 +81,9 @@ class SqliteStore(SqliteWriter):
         try:
             # fetchall() ends the statement, and with it the read snapshot: a statement left
             # open would pin this connection to the file as it was at the first read.
-            rows = (
-                self._reader().execute("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchall()
-            )
+            with self._read_lock:
+                reader = self._reader()
+                rows = reader.execute("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchall()
             row = rows[0] if rows else None
         except sqlite3.Error as exc:
             raise StoreError(self.path, describe_database_error(exc)) from exc
@@ -93,17 +93,18 @@ class SqliteStore(SqliteWriter):
         """Several tasks as one committed state of the file (each None when it is not there),
         in the order given: ``read_task`` for each would see any write made in between."""
         docs: dict[str, str] = {}
-        reader = self._reader()
         try:
-            reader.execute("BEGIN")
-            try:
-                for start in range(0, len(task_ids), _IDS_PER_QUERY):
-                    chunk = list(task_ids[start : start + _IDS_PER_QUERY])
-                    marks = ",".join("?" * len(chunk))
-                    query = f"SELECT id, doc FROM tasks WHERE id IN ({marks})"
-                    docs.update(reader.execute(query, chunk).fetchall())
-            finally:
-                reader.execute("COMMIT")
+            with self._read_lock:
+                reader = self._reader()
+                reader.execute("BEGIN")
+                try:
+                    for start in range(0, len(task_ids), _IDS_PER_QUERY):
+                        chunk = list(task_ids[start : start + _IDS_PER_QUERY])
+                        marks = ",".join("?" * len(chunk))
+                        query = f"SELECT id, doc FROM tasks WHERE id IN ({marks})"
+                        docs.update(reader.execute(query, chunk).fetchall())
+                finally:
+                    reader.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(self.path, describe_database_error(exc)) from exc
         return [
