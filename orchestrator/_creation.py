@@ -216,7 +216,15 @@ class TaskCreation(Core):
         """Store the tasks ``_insert_tasks`` added (its ``batch``), in one write; taken back
         out if the store refuses them."""
         try:
-            await self._flush(batch)
+            if not self._write_now(batch):
+                # The write may suspend, and meanwhile the tasks may be wanted (a dependency
+                # made on one, a run() begun): none starts before the store has taken them.
+                ids = [new.id for new in made]
+                self._scheduler.hold_until_stored(ids)
+                try:
+                    await self._flush(batch)
+                finally:
+                    self._scheduler.stored(ids)
         except Exception:
             # The store refused them, so they are not created: take them back out (newest
             # first). A cancellation is not a refusal: the write may well have committed.

@@ -69,6 +69,11 @@ class Scheduler:
         self._lost: dict[str, TaskInterruptedError] = {}
         """Tasks whose worker was cancelled from outside, until their status changes: a later
         waiter gets the same error instead of waiting forever."""
+        self._unstored: set[str] = set()
+        """New tasks whose creation the store has not taken yet: they may be wanted, but none
+        starts before it is stored (a refused creation must leave no run behind)."""
+        self._held: list[str] = []
+        """Ready tasks set aside because their creation is not stored yet."""
 
     # -- asking for tasks -------------------------------------------------------------------
 
@@ -147,6 +152,19 @@ class Scheduler:
     def is_blocked(self, task_id: str) -> bool:
         """True when a wanted task waits for upstream tasks that have not completed."""
         return task_id in self._waiting
+
+    def hold_until_stored(self, task_ids: Iterable[str]) -> None:
+        """These new tasks' creation is being written: none of them starts until ``stored``."""
+        self._unstored.update(task_ids)
+
+    def stored(self, task_ids: Iterable[str]) -> None:
+        """The write of these tasks' creation is over (a refusal then forgets them)."""
+        self._unstored.difference_update(task_ids)
+        if self._held:
+            held, self._held = self._held, []
+            for task_id in held:
+                (self._held if task_id in self._unstored else self._ready).append(task_id)
+            self._request_pump()
 
     def wants(self, task_id: str) -> bool:
         """True when ``task_id`` is wanted (asked for and not finished)."""
@@ -258,6 +276,7 @@ class Scheduler:
         """The task was deleted: stop its run (detached, so the id can be used again) and release
         whoever waits on it."""
         self._lost.pop(task_id, None)
+        self._unstored.discard(task_id)
         self._wanted.discard(task_id)
         self._waiting.pop(task_id, None)
         self._unsettled.discard(task_id)
@@ -360,6 +379,7 @@ class Scheduler:
                         back.append(task_id)
                 ready.extendleft(reversed(back))
         wanted, waiting, runs = self._wanted, self._waiting, self._runs
+        unstored = self._unstored
         while ready:
             task_id = ready.popleft()
             task = tasks.get(task_id)
@@ -371,6 +391,9 @@ class Scheduler:
                 or task_id in waiting
                 or task_id in runs
             ):
+                continue
+            if unstored and task_id in unstored:
+                self._held.append(task_id)
                 continue
             provider_id = task.metadata.provider_id
             if limits:
@@ -461,5 +484,6 @@ class Scheduler:
         for watch in self._watches:
             watch.done.set()
         self._ready.clear()
+        self._held.clear()
         self._wanted.clear()
         self._waiting.clear()

@@ -209,6 +209,73 @@ async def test_the_dependencies_a_refused_creation_drops_are_stored(make_service
     assert again.get_dependencies("X") == []
 
 
+async def test_a_new_task_wanted_while_its_creation_is_written_waits_for_the_store(
+    make_service, store_kind
+):
+    gated, ok = GatedProvider(), FunctionProvider("ok", succeed)
+    service = await make_service(ok, gated)
+    await service.create_task("G", task_id="G", provider_id="gated")
+    await service.create_task("X", task_id="X", depends_on=["G"])
+    service.start_task_execution("X")
+    await gated.started.wait()
+    store, real = service.store, service.store.put_tasks
+    writing, refuse = asyncio.Event(), asyncio.Event()
+
+    async def refusing_u(tasks: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(task.id == "U" for task in tasks):
+            writing.set()
+            await refuse.wait()
+            raise OSError(28, "No space left on device")
+        return await real(tasks, *args, **kwargs)
+
+    store.put_tasks = refusing_u  # type: ignore[method-assign]
+    creating = asyncio.ensure_future(service.create_task("U", task_id="U"))
+    await writing.wait()
+    await service.add_dependency("X", "U")  # X is wanted, so U is wanted too
+    for _ in range(20):
+        await asyncio.sleep(0)  # turns of the loop in which U could have started
+    assert ok.calls == []
+    refuse.set()
+    with pytest.raises(OSError, match="No space left"):
+        await creating
+    del store.put_tasks
+    gated.release()
+    with anyio.fail_after(5):
+        await service.wait_for_task("X")
+    await service.stop()
+
+    assert ok.calls == ["X"]
+    again = await make_service(ok, gated, store=store)
+    assert await again.get_task("U") is None
+
+
+async def test_a_new_task_wanted_while_its_creation_is_written_starts_once_stored(make_service):
+    service = await make_service()
+    await service.create_task("X", task_id="X")
+    store, real = service.store, service.store.put_tasks
+    writing, allow = asyncio.Event(), asyncio.Event()
+
+    async def slow_u(tasks: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(task.id == "U" for task in tasks):
+            writing.set()
+            await allow.wait()
+        return await real(tasks, *args, **kwargs)
+
+    store.put_tasks = slow_u  # type: ignore[method-assign]
+    creating = asyncio.ensure_future(service.create_task("U", task_id="U"))
+    await writing.wait()
+    await service.add_dependency("X", "U")
+    running = asyncio.ensure_future(service.run())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    allow.set()
+    await creating
+    with anyio.fail_after(5):
+        summary = await running
+
+    assert summary.statuses == {"X": TaskStatus.COMPLETED, "U": TaskStatus.COMPLETED}
+
+
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_a_write_the_disk_refuses_mid_run_is_logged_and_the_run_goes_on(
     make_service, tmp_path, caplog
