@@ -89,7 +89,11 @@ def _env_list(name: str) -> set[str]:
 
 
 _FoundEntryPoints = list[tuple[metadata.EntryPoint, str, str]]
-_scans: dict[tuple[str, tuple[tuple[str, int], ...]], _FoundEntryPoints] = {}
+_PathState = tuple[tuple[str, object], ...]
+_scans: dict[str, tuple[_PathState, _FoundEntryPoints]] = {}
+"""The last scan of each group, with the state of ``sys.path`` it was made in."""
+_listings: dict[str, tuple[int, frozenset[tuple[str, int]]]] = {}
+"""Each ``sys.path`` folder's time when last listed, and the distribution folders it held."""
 
 
 def _entry_points(group: str) -> _FoundEntryPoints:
@@ -97,24 +101,45 @@ def _entry_points(group: str) -> _FoundEntryPoints:
     distribution of each name on ``sys.path`` winning (as ``importlib.metadata`` does).
 
     A scan reads every installed distribution's files (about 10 ms here), so it is kept for as
-    long as no folder on ``sys.path`` changes: installing or removing a distribution adds or
-    removes its ``.dist-info`` folder, which changes the folder's modification time.
+    long as no distribution on ``sys.path`` comes, goes or is reinstalled: each of those adds,
+    removes or replaces a ``.dist-info`` (or ``.egg-info``) folder.
     """
-    key = (group, _path_state())
-    found = _scans.get(key)
-    if found is None:
-        found = _scans[key] = _scan_entry_points(group)
+    state = _path_state()
+    cached = _scans.get(group)
+    if cached is not None and cached[0] == state:
+        return list(cached[1])
+    found = _scan_entry_points(group)
+    _scans[group] = (state, found)
     return list(found)
 
 
-def _path_state() -> tuple[tuple[str, int], ...]:
-    state = []
-    for entry in sys.path:
-        try:
-            state.append((entry, os.stat(entry or ".").st_mtime_ns))
-        except OSError:
-            state.append((entry, -1))
-    return tuple(state)
+def _path_state() -> _PathState:
+    return tuple((entry, _distributions_in(entry or ".")) for entry in sys.path)
+
+
+def _distributions_in(folder: str) -> object:
+    """The distribution folders in ``folder`` with their times, listed again only when the
+    folder's own time changed: a file written into the current folder, which is on
+    ``sys.path`` under ``python -c`` or the REPL, changes that time without changing what is
+    installed."""
+    try:
+        changed = os.stat(folder).st_mtime_ns
+    except OSError:
+        return None
+    listed = _listings.get(folder)
+    if listed is not None and listed[0] == changed:
+        return listed[1]
+    found: set[tuple[str, int]] = set()
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.endswith((".dist-info", ".egg-info")):
+                    found.add((entry.name, entry.stat().st_mtime_ns))
+    except OSError:  # not a folder (a zip file), or unreadable: its time stands for it
+        return changed
+    names = frozenset(found)
+    _listings[folder] = (changed, names)
+    return names
 
 
 def _scan_entry_points(group: str) -> _FoundEntryPoints:

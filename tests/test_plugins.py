@@ -7,6 +7,7 @@ provider keeps working. The hook specs are documented and each is tested here.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from pathlib import Path
 
@@ -581,3 +582,52 @@ def test_every_hook_spec_is_documented_and_has_a_test_here():
     for name in names:
         assert (inspect.getdoc(getattr(specs, name)) or "").strip(), f"{name} has no docstring"
         assert any(test.startswith(f"test_{name}") for test in tests), f"{name} is untested"
+
+
+@pytest.fixture
+def counted_scans(monkeypatch, tmp_path):
+    """A folder on sys.path, fresh scan caches, and a count of the scans made."""
+    from orchestrator import plugins
+
+    monkeypatch.setattr(plugins, "_scans", {})
+    monkeypatch.setattr(plugins, "_listings", {})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scans: list[str] = []
+    real = plugins._scan_entry_points
+
+    def counting(group: str):
+        scans.append(group)
+        return real(group)
+
+    monkeypatch.setattr(plugins, "_scan_entry_points", counting)
+    return plugins, tmp_path, scans
+
+
+def _touch_folder(folder: Path, name: str) -> None:
+    if name.endswith(".dist-info"):
+        (folder / name).mkdir()
+    else:
+        (folder / name).write_text("x")
+    stat = folder.stat()
+    # A later time for certain, whatever the file system's clock resolution.
+    os.utime(folder, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+
+def test_a_file_written_into_a_folder_on_sys_path_does_not_rescan_the_entry_points(counted_scans):
+    plugins, folder, scans = counted_scans
+    plugins._entry_points("dagorch.providers")
+    _touch_folder(folder, "notes.txt")
+
+    plugins._entry_points("dagorch.providers")
+
+    assert scans == ["dagorch.providers"]
+
+
+def test_a_distribution_added_to_a_folder_on_sys_path_is_rescanned_for(counted_scans):
+    plugins, folder, scans = counted_scans
+    plugins._entry_points("dagorch.providers")
+    _touch_folder(folder, "newcomer-1.0.dist-info")
+
+    plugins._entry_points("dagorch.providers")
+
+    assert scans == ["dagorch.providers", "dagorch.providers"]
