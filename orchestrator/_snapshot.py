@@ -33,8 +33,8 @@ def snapshot(task: OrchestratedTask) -> OrchestratedTask:
     top["tags"] = top["tags"][:]
     extra = top["extra"]
     top["extra"] = copy.deepcopy(extra) if extra else {}
-    top["metadata"] = _made(md.__class__, fields, md.__pydantic_fields_set__.copy())
-    return _made(task.__class__, top, task.__pydantic_fields_set__.copy())
+    top["metadata"] = _built(md, fields)
+    return _built(task, top)
 
 
 _M = TypeVar("_M", bound=BaseModel)
