@@ -78,16 +78,7 @@ class SqliteStore(SqliteWriter):
 
     def read_task(self, task_id: str) -> OrchestratedTask | None:
         """One task, read on a connection of the caller's own (WAL: readers never wait)."""
-        try:
-            # fetchall() ends the statement, and with it the read snapshot: a statement left
-            # open would pin this connection to the file as it was at the first read.
-            with self._read_lock:
-                reader = self._reader()
-                rows = reader.execute("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchall()
-            row = rows[0] if rows else None
-        except sqlite3.Error as exc:
-            raise StoreError(self.path, describe_database_error(exc)) from exc
-        return None if row is None else OrchestratedTask.from_dict(json.loads(row[0]))
+        return self.read_tasks([task_id])[0]
 
     def read_tasks(self, task_ids: Sequence[str]) -> list[OrchestratedTask | None]:
         """Several tasks as one committed state of the file (each None when it is not there),
@@ -104,6 +95,8 @@ class SqliteStore(SqliteWriter):
                         query = f"SELECT id, doc FROM tasks WHERE id IN ({marks})"
                         docs.update(reader.execute(query, chunk).fetchall())
                 finally:
+                    # Ends the read snapshot: left open, it would pin this connection to the
+                    # file as it was at the first read.
                     reader.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(self.path, describe_database_error(exc)) from exc
