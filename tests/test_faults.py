@@ -146,33 +146,67 @@ async def test_a_failed_store_write_fails_that_call_and_keeps_what_was_stored(
     assert [t.name for t in await service.get_tasks()] == ["first", "third"]
 
 
+class _HeldCreation:
+    """``create_task("U")`` with its store write held until ``refuse()`` (a full disk) or
+    ``allow()``; the store's own ``put_tasks`` is back once either returns."""
+
+    def __init__(self, service: Any) -> None:
+        self._store = service.store
+        self._real = service.store.put_tasks
+        self._writing, self._go = asyncio.Event(), asyncio.Event()
+        self._refused = False
+        self._store.put_tasks = self._put
+        self._creating = asyncio.ensure_future(service.create_task("U", task_id="U"))
+
+    async def _put(self, tasks: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(task.id == "U" for task in tasks):
+            self._writing.set()
+            await self._go.wait()
+            if self._refused:
+                raise OSError(28, "No space left on device")
+        return await self._real(tasks, *args, **kwargs)
+
+    async def under_way(self) -> None:
+        """Wait until U's write has begun."""
+        await self._writing.wait()
+
+    async def refuse(self) -> None:
+        """Refuse the write; create_task raises it."""
+        self._refused = True
+        self._go.set()
+        try:
+            with pytest.raises(OSError, match="No space left"):
+                await self._creating
+        finally:
+            del self._store.put_tasks
+
+    async def allow(self) -> None:
+        """Let the write through; create_task returns."""
+        self._go.set()
+        try:
+            await self._creating
+        finally:
+            del self._store.put_tasks
+
+
+async def _x_wanted_behind_a_gate(service: Any) -> None:
+    """X, wanted, waits for G, which runs on the gated provider until released."""
+    await service.create_task("G", task_id="G", provider_id="gated")
+    await service.create_task("X", task_id="X", depends_on=["G"])
+    service.start_task_execution("X")
+
+
 async def test_a_dependency_on_a_task_whose_creation_the_store_refuses_is_dropped(
     make_service, store_kind
 ):
     gated = GatedProvider()
     service = await make_service(FunctionProvider("ok", succeed), gated)
-    await service.create_task("G", task_id="G", provider_id="gated")
-    await service.create_task("X", task_id="X", depends_on=["G"])
-    service.start_task_execution("X")
+    await _x_wanted_behind_a_gate(service)
     await gated.started.wait()
-    store, real = service.store, service.store.put_tasks
-    writing, refuse = asyncio.Event(), asyncio.Event()
-
-    async def refusing_u(tasks: Any, *args: Any, **kwargs: Any) -> Any:
-        if any(task.id == "U" for task in tasks):
-            writing.set()
-            await refuse.wait()
-            raise OSError(28, "No space left on device")
-        return await real(tasks, *args, **kwargs)
-
-    store.put_tasks = refusing_u  # type: ignore[method-assign]
-    creating = asyncio.ensure_future(service.create_task("U", task_id="U"))
-    await writing.wait()
+    creation = _HeldCreation(service)
+    await creation.under_way()
     await service.add_dependency("X", "U")  # while U's write is under way
-    refuse.set()
-    with pytest.raises(OSError, match="No space left"):
-        await creating
-    del store.put_tasks  # the store's own again
+    await creation.refuse()
 
     assert service.get_dependencies("X") == ["G"]
     gated.release()
@@ -185,27 +219,13 @@ async def test_a_dependency_on_a_task_whose_creation_the_store_refuses_is_droppe
 async def test_the_dependencies_a_refused_creation_drops_are_stored(make_service, store_kind):
     service = await make_service()
     await service.create_task("X", task_id="X")
-    store, real = service.store, service.store.put_tasks
-    writing, refuse = asyncio.Event(), asyncio.Event()
-
-    async def refusing_u(tasks: Any, *args: Any, **kwargs: Any) -> Any:
-        if any(task.id == "U" for task in tasks):
-            writing.set()
-            await refuse.wait()
-            raise OSError(28, "No space left on device")
-        return await real(tasks, *args, **kwargs)
-
-    store.put_tasks = refusing_u  # type: ignore[method-assign]
-    creating = asyncio.ensure_future(service.create_task("U", task_id="U"))
-    await writing.wait()
+    creation = _HeldCreation(service)
+    await creation.under_way()
     await service.add_dependency("X", "U")
-    refuse.set()
-    with pytest.raises(OSError, match="No space left"):
-        await creating
-    del store.put_tasks
+    await creation.refuse()
     await service.stop()
 
-    again = await make_service(store=store)
+    again = await make_service(store=service.store)
     assert again.get_dependencies("X") == []
 
 
@@ -214,62 +234,35 @@ async def test_a_new_task_wanted_while_its_creation_is_written_waits_for_the_sto
 ):
     gated, ok = GatedProvider(), FunctionProvider("ok", succeed)
     service = await make_service(ok, gated)
-    await service.create_task("G", task_id="G", provider_id="gated")
-    await service.create_task("X", task_id="X", depends_on=["G"])
-    service.start_task_execution("X")
+    await _x_wanted_behind_a_gate(service)
     await gated.started.wait()
-    store, real = service.store, service.store.put_tasks
-    writing, refuse = asyncio.Event(), asyncio.Event()
-
-    async def refusing_u(tasks: Any, *args: Any, **kwargs: Any) -> Any:
-        if any(task.id == "U" for task in tasks):
-            writing.set()
-            await refuse.wait()
-            raise OSError(28, "No space left on device")
-        return await real(tasks, *args, **kwargs)
-
-    store.put_tasks = refusing_u  # type: ignore[method-assign]
-    creating = asyncio.ensure_future(service.create_task("U", task_id="U"))
-    await writing.wait()
+    creation = _HeldCreation(service)
+    await creation.under_way()
     await service.add_dependency("X", "U")  # X is wanted, so U is wanted too
     for _ in range(20):
         await asyncio.sleep(0)  # turns of the loop in which U could have started
     assert ok.calls == []
-    refuse.set()
-    with pytest.raises(OSError, match="No space left"):
-        await creating
-    del store.put_tasks
+    await creation.refuse()
     gated.release()
     with anyio.fail_after(5):
         await service.wait_for_task("X")
     await service.stop()
 
     assert ok.calls == ["X"]
-    again = await make_service(ok, gated, store=store)
+    again = await make_service(ok, gated, store=service.store)
     assert await again.get_task("U") is None
 
 
 async def test_a_new_task_wanted_while_its_creation_is_written_starts_once_stored(make_service):
     service = await make_service()
     await service.create_task("X", task_id="X")
-    store, real = service.store, service.store.put_tasks
-    writing, allow = asyncio.Event(), asyncio.Event()
-
-    async def slow_u(tasks: Any, *args: Any, **kwargs: Any) -> Any:
-        if any(task.id == "U" for task in tasks):
-            writing.set()
-            await allow.wait()
-        return await real(tasks, *args, **kwargs)
-
-    store.put_tasks = slow_u  # type: ignore[method-assign]
-    creating = asyncio.ensure_future(service.create_task("U", task_id="U"))
-    await writing.wait()
+    creation = _HeldCreation(service)
+    await creation.under_way()
     await service.add_dependency("X", "U")
     running = asyncio.ensure_future(service.run())
     for _ in range(20):
         await asyncio.sleep(0)
-    allow.set()
-    await creating
+    await creation.allow()
     with anyio.fail_after(5):
         summary = await running
 

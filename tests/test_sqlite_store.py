@@ -214,35 +214,32 @@ async def test_services_of_two_agents_in_one_process_each_own_a_default_file(_da
     ]
 
 
-async def test_read_tasks_gives_each_asked_task_in_order_and_none_for_a_missing_one(tmp_path):
-    path = tmp_path / "s.db"
+async def _opened_with_tasks(path: Path, count: int) -> tuple[SqliteStore, list[OrchestratedTask]]:
+    """A store at ``path`` holding ``count`` tasks a service made (as it returned them), open."""
     service = await started(path)
-    ids = await service.create_tasks({"name": f"t{i}", "task_id": f"t{i}"} for i in range(1200))
+    ids = await service.create_tasks({"name": f"t{i}", "task_id": f"t{i}"} for i in range(count))
+    made = [await service.get_task(task_id) for task_id in ids]
     await service.stop()
     store = SqliteStore(path)
     await store.open()
+    return store, made
+
+
+async def test_read_tasks_gives_each_asked_task_in_order_and_none_for_a_missing_one(tmp_path):
+    store, made = await _opened_with_tasks(tmp_path / "s.db", 1200)
     try:
-        asked = ["t1199", "missing", *ids[:1000]]
-        got = store.read_tasks(asked)
-        alone = store.read_task("t1199")
+        got = store.read_tasks([made[-1].id, "missing", *(task.id for task in made[:1000])])
+        alone = store.read_task(made[-1].id)
     finally:
         await store.close()
 
-    assert [task.id if task is not None else None for task in got] == [
-        "t1199",
-        None,
-        *ids[:1000],
-    ]
-    assert got[0] == alone
+    assert got == [made[-1], None, *made[:1000]]
+    assert alone == made[-1]
 
 
 async def test_threads_sharing_a_store_read_tasks_at_once_without_clashing(tmp_path):
-    path = tmp_path / "s.db"
-    service = await started(path)
-    ids = await service.create_tasks({"name": f"t{i}", "task_id": f"t{i}"} for i in range(600))
-    await service.stop()
-    store = SqliteStore(path)
-    await store.open()
+    store, made = await _opened_with_tasks(tmp_path / "s.db", 600)
+    ids = [task.id for task in made]
     errors: list[Exception] = []
 
     def read_many() -> None:
